@@ -1,0 +1,2 @@
+"""Chipmunk: a dynamic-DNS server and client for self-hosters, systemd-native."""
+__version__ = "2.0.0"

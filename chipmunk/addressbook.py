@@ -1,0 +1,43 @@
+"""The ``<username>.cm`` files that /set maintains, as the original did.
+
+Each file holds one address and a newline.  It is rewritten only when the
+address changed; then the empty ``updated`` flag file beside it is touched
+so that other programs (cron jobs, path units) notice.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .atomicfile import touch, write_atomic
+
+UPDATED_FLAG = "updated"
+
+
+class AddressBook:
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._lock = threading.Lock()
+
+    def path_for(self, username: str) -> Path:
+        path = self.directory / f"{username}.cm"
+        # usernames are validated at config load; this guards the invariant.
+        if path.parent != self.directory or username.startswith("."):
+            raise ValueError(f"unsafe username {username!r}")
+        return path
+
+    def read(self, username: str) -> str | None:
+        try:
+            return self.path_for(username).read_text(encoding="ascii").strip() or None
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+
+    def store(self, username: str, address: str) -> bool:
+        """Persist ``address``; True when it changed.  Raises OSError on failure."""
+        path = self.path_for(username)
+        with self._lock:
+            if self.read(username) == address:
+                return False
+            write_atomic(path, f"{address}\n".encode("ascii"))
+            touch(self.directory / UPDATED_FLAG)
+        return True

@@ -1,0 +1,187 @@
+"""The chipmunk-server WSGI application: the original's API, hardened.
+
+It never imports cheroot: any WSGI server can host it, and tests can call it
+in-process.  Everything that a reload may change lives in one immutable
+:class:`Runtime` that :meth:`ChipmunkApp.configure` swaps in a single
+assignment, so a request sees the old config or the new one, never a mix.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from .addressbook import AddressBook
+from .addresses import ClientAddressResolver
+from .auth import Authenticator, parse_basic
+from .ratelimit import FailureLimiter
+from .server_settings import ServerSettings
+
+log = logging.getLogger("chipmunk.server")
+
+StartResponse = Callable[..., object]
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: ServerSettings
+    resolver: ClientAddressResolver
+    authenticator: Authenticator
+    limiter: FailureLimiter
+    addressbook: AddressBook
+    challenge: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: str
+    body: bytes
+    content_type: str = TEXT
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def text(cls, status: str, text: str, *headers: tuple[str, str]) -> "Reply":
+        return cls(status, text.encode("utf-8"), TEXT, headers)
+
+    @classmethod
+    def json(cls, status: str, document: dict) -> "Reply":
+        return cls(status, json.dumps(document).encode("utf-8"), JSON)
+
+
+def _get_ip(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
+    return Reply.text("200 OK", f"Your IP:  {client}\n")
+
+
+def _get_ip_json(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
+    return Reply.json("200 OK", {"Client_IP": client})
+
+
+def _bare_ip(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
+    return Reply.text("200 OK", f"{client}\n")
+
+
+def _set(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
+    _discard_body(environ, runtime.settings.max_body_size)
+    fields = {"CHIPMUNK_USER": user, "CHIPMUNK_CLIENT_IP": client}
+    try:
+        changed = runtime.addressbook.store(user, client)
+    except (OSError, ValueError) as error:
+        log.error("cannot save the address of %s to %s: %s", user,
+                  runtime.addressbook.directory, error,
+                  extra={"CHIPMUNK_EVENT": "set-failed", **fields})
+        return Reply.json("500 Internal Server Error",
+                          {"Client_IP": client, "status": "failed"})
+    if changed:
+        log.info("address of %s is now %s", user, client,
+                 extra={"CHIPMUNK_EVENT": "address-changed", **fields})
+    return Reply.json("200 OK", {"Client_IP": client, "status": "saved",
+                                 "changed": changed})
+
+
+def _discard_body(environ: dict, limit: int) -> None:
+    """Read the (unused) request body so the connection stays usable."""
+    try:
+        length = min(int(environ.get("CONTENT_LENGTH") or 0), limit)
+    except ValueError:
+        return
+    stream = environ.get("wsgi.input")
+    while length > 0 and stream is not None:
+        chunk = stream.read(min(length, 4096))
+        if not chunk:
+            break
+        length -= len(chunk)
+
+
+Handler = Callable[[Runtime, str, str, dict], Reply]
+READ_ONLY = ("GET", "HEAD")
+#: path -> (allowed methods, handler).  /set changes state, so no HEAD.
+ROUTES: dict[str, tuple[tuple[str, ...], Handler]] = {
+    "/get/ip": (READ_ONLY, _get_ip),
+    "/get/ip.json": (READ_ONLY, _get_ip_json),
+    "/ip": (READ_ONLY, _bare_ip),
+    "/set": (("GET", "POST"), _set),
+}
+NOT_FOUND = Reply.text("404 Not Found", "Not found\n")
+
+
+def build_runtime(settings: ServerSettings, previous: Runtime | None = None) -> Runtime:
+    """A Runtime for ``settings``; keeps the lockout table if its limits are unchanged."""
+    limits = (settings.auth_failure_limit, settings.auth_failure_window,
+              settings.auth_lockout)
+    if previous is not None and limits == (previous.limiter.limit, previous.limiter.window,
+                                           previous.limiter.lockout):
+        limiter = previous.limiter
+    else:
+        limiter = FailureLimiter(*limits)
+    return Runtime(settings=settings,
+                   resolver=ClientAddressResolver(settings.trusted_proxies),
+                   authenticator=Authenticator(settings.users),
+                   limiter=limiter,
+                   addressbook=AddressBook(settings.state_dir),
+                   challenge=f'Basic realm="{settings.realm}", charset="UTF-8"')
+
+
+class ChipmunkApp:
+    """The WSGI callable."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.runtime = build_runtime(settings)
+
+    def configure(self, settings: ServerSettings) -> None:
+        self.runtime = build_runtime(settings, self.runtime)
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        runtime = self.runtime
+        try:
+            reply = self._dispatch(runtime, environ)
+        except Exception:  # the last line of defence: never show a traceback
+            log.exception("internal error answering %s %s", environ.get("REQUEST_METHOD"),
+                          environ.get("PATH_INFO"))
+            reply = Reply.text("500 Internal Server Error", "Internal server error\n")
+        headers = [("Content-Type", reply.content_type),
+                   ("Content-Length", str(len(reply.body))),
+                   ("Cache-Control", "no-store"), *reply.headers]
+        start_response(reply.status, headers)
+        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [reply.body]
+
+    def _dispatch(self, runtime: Runtime, environ: dict) -> Reply:
+        try:
+            client = str(runtime.resolver.resolve(environ))
+        except ValueError:
+            return Reply.text("400 Bad Request", "Cannot tell your address\n")
+        wait = runtime.limiter.retry_after(client)
+        if wait:
+            return Reply.text("429 Too Many Requests",
+                              f"Too many failed logins; retry in {wait} seconds\n",
+                              ("Retry-After", str(wait)))
+        route = ROUTES.get(environ.get("PATH_INFO", ""))
+        if route is None:
+            return NOT_FOUND
+        methods, handler = route
+        if environ.get("REQUEST_METHOD") not in methods:
+            return Reply.text("405 Method Not Allowed", "Method not allowed\n",
+                              ("Allow", ", ".join(methods)))
+        header = environ.get("HTTP_AUTHORIZATION")
+        user = runtime.authenticator.check(header)
+        if user is None:
+            if header:
+                self._failed_login(runtime, client, header)
+            return Reply.text("401 Unauthorized", "Authentication required\n",
+                              ("WWW-Authenticate", runtime.challenge))
+        return handler(runtime, user, client, environ)
+
+    @staticmethod
+    def _failed_login(runtime: Runtime, client: str, header: str) -> None:
+        supplied = parse_basic(header)
+        name = supplied[0] if supplied else ""
+        fields = {"CHIPMUNK_USER": name, "CHIPMUNK_CLIENT_IP": client}
+        log.info("failed login from %s as %r", client, name,
+                 extra={"CHIPMUNK_EVENT": "auth-failed", **fields})
+        if runtime.limiter.record_failure(client):
+            log.warning("%s failed to log in %d times within %gs; locked out for %gs",
+                        client, runtime.limiter.limit, runtime.limiter.window,
+                        runtime.limiter.lockout,
+                        extra={"CHIPMUNK_EVENT": "auth-lockout", **fields})

@@ -1,0 +1,93 @@
+"""HTTP Basic authentication against the users of the config.
+
+A hash verify costs tens of milliseconds by design, so successful
+verifications are remembered.  The cache key is an HMAC, under a key that
+lives only in this process, of the supplied username and password: the cache
+never holds a plaintext password, and a dump of it is useless elsewhere.  The
+cache is bounded and belongs to one Authenticator, which is replaced (and so
+emptied) on every reload.
+
+Failures are never cached and always cost one hash verification, whether
+the user is unknown, has a plain-text password or a hashed one, so timing
+does not tell an attacker which usernames exist.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import threading
+from collections import OrderedDict
+from typing import Mapping
+
+from .passwords import DUMMY_HASH
+from .server_settings import UserCredential
+
+CACHE_SIZE = 1024
+
+
+def parse_basic(header: str | None) -> tuple[str, bytes] | None:
+    """(username, password) from an Authorization header, or None if unusable."""
+    if not header:
+        return None
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    username, colon, password = decoded.partition(b":")
+    if not colon:
+        return None
+    try:
+        return username.decode("utf-8"), password
+    except UnicodeDecodeError:
+        return None
+
+
+class Authenticator:
+    """Checks credentials; thread-safe; one instance per loaded config."""
+
+    def __init__(self, users: Mapping[str, UserCredential],
+                 cache_size: int = CACHE_SIZE) -> None:
+        self._users = dict(users)
+        self._cache_key = os.urandom(32)
+        self._cache: OrderedDict[bytes, str] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _digest(self, username: str, password: bytes) -> bytes:
+        message = username.encode("utf-8") + b"\0" + password
+        return hmac.new(self._cache_key, message, hashlib.sha256).digest()
+
+    def check(self, header: str | None) -> str | None:
+        """The authenticated username, or None.  Only failures are slow."""
+        credentials = parse_basic(header)
+        if credentials is None:
+            return None
+        username, password = credentials
+        digest = self._digest(username, password)
+        with self._lock:
+            if digest in self._cache:
+                self._cache.move_to_end(digest)
+                return self._cache[digest]
+        if not self._verify(username, password):
+            return None
+        with self._lock:
+            self._cache[digest] = username
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return username
+
+    def _verify(self, username: str, password: bytes) -> bool:
+        credential = self._users.get(username)
+        if credential is not None and credential.hashed is not None:
+            return credential.hashed.verify(password)
+        if credential is not None and credential.plain is not None and password and \
+                hmac.compare_digest(credential.plain, password):
+            return True
+        DUMMY_HASH.verify(password)  # same cost as a wrong password
+        return False

@@ -1,0 +1,127 @@
+"""Hosting the WSGI app in cheroot on sockets that Chipmunk owns.
+
+We create (or inherit from systemd) the listening sockets ourselves and hand
+them to cheroot, because:
+- socket activation may pass IPv6 sockets or several of them, while cheroot's
+  own LISTEN_PID shortcut assumes one AF_INET socket on fd 3;
+- Debian's cheroot 9.0 cannot set SO_REUSEPORT, and several worker
+  processes must share the listening sockets;
+- the listen backlog must exceed cheroot's default of 5.
+This is the only module that imports cheroot.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+from typing import Sequence
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from .config import ConfigError
+from .server_settings import ListenAddress, ServerSettings
+
+log = logging.getLogger("chipmunk.server")
+
+#: Waiting keep-alive connections one process keeps (cheroot's default is 10,
+#: which closes connections under modest load).
+KEEPALIVE_CONNECTIONS = 1000
+
+
+def bind_listeners(addresses: Sequence[ListenAddress], backlog: int) -> list[socket.socket]:
+    """Bind and listen on every address; OSError names the failing address."""
+    sockets = []
+    try:
+        for address in addresses:
+            family = socket.AF_INET6 if address.family_is_ipv6 else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # "[::]" is dual-stack, unless IPv4 is listed on the same port.
+                v6only = address.host != "::" or any(
+                    not other.family_is_ipv6 and other.port == address.port
+                    for other in addresses)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+            try:
+                sock.bind((address.host, address.port))
+            except OSError as error:
+                raise OSError(error.errno, f"cannot listen on {address}: "
+                              f"{error.strerror}") from None
+            sock.listen(backlog)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def describe(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if sock.family == socket.AF_INET6 else f"{host}:{port}"
+
+
+def tls_adapter(settings: ServerSettings) -> BuiltinSSLAdapter | None:
+    """cheroot's builtin TLS adapter for the configured files, TLS 1.2+."""
+    if not settings.tls:
+        return None
+    try:
+        adapter = BuiltinSSLAdapter(str(settings.tls_certificate),
+                                    str(settings.tls_private_key))
+    except (OSError, ssl.SSLError, ValueError) as error:
+        raise ConfigError(settings.path, f"cannot load the TLS certificate and key: "
+                          f"{error}", "Server", "tls_certificate",
+                          str(settings.tls_certificate)) from None
+    adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return adapter
+
+
+class _OwnSocketServer(wsgi.Server):
+    """A cheroot WSGI server that serves on a socket it was given."""
+
+    def __init__(self, sock: socket.socket, app, settings: ServerSettings) -> None:
+        host, port = sock.getsockname()[:2]
+        super().__init__((host, port), app, numthreads=settings.threads,
+                         max=settings.threads, request_queue_size=settings.backlog,
+                         timeout=settings.connection_timeout, server_name="chipmunk")
+        self._given_socket = sock
+        self.max_request_header_size = settings.max_header_size
+        self.max_request_body_size = settings.max_body_size
+        self.keep_alive_conn_limit = KEEPALIVE_CONNECTIONS
+
+    def bind(self, family, type, proto=0):
+        self.socket = self._given_socket
+        return self.socket
+
+
+class HTTPService:
+    """One cheroot server per listening socket, each served by a thread."""
+
+    def __init__(self, sockets: Sequence[socket.socket], app,
+                 settings: ServerSettings) -> None:
+        self.servers = [_OwnSocketServer(sock, app, settings) for sock in sockets]
+        self.addresses = [describe(sock) for sock in sockets]
+        self._threads: list[threading.Thread] = []
+        self.set_tls(tls_adapter(settings))
+
+    def set_tls(self, adapter: BuiltinSSLAdapter | None) -> None:
+        """Use ``adapter`` for connections accepted from now on."""
+        for server in self.servers:
+            server.ssl_adapter = adapter
+
+    def start(self) -> None:
+        for server in self.servers:
+            server.prepare()
+            thread = threading.Thread(target=server.serve, name=f"serve {server.bind_addr}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop accepting, let requests in progress finish, close everything."""
+        for server in self.servers:
+            server.stop()
+        for thread in self._threads:
+            thread.join(timeout=10)

@@ -1,0 +1,196 @@
+"""chipmunk-server's configuration: its schema and the typed settings object.
+
+The original ``chipmunkapi.ini`` (``[Paths] client_update_dir`` and
+``[Users]``) loads unchanged; everything under ``[Server]`` is new and
+optional.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import passwords
+from .config import (ConfigError, LoadedConfig, Option, Schema, bounded_float,
+                     bounded_int, to_networks, to_nonempty_text, to_optional_path)
+
+DEFAULT_CONFIG_PATH = "/etc/chipmunk/server.ini"
+DEFAULT_STATE_DIR = "/var/lib/chipmunk"
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    @property
+    def family_is_ipv6(self) -> bool:
+        return ":" in self.host
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if self.family_is_ipv6 else f"{self.host}:{self.port}"
+
+
+def parse_listen(text: str) -> tuple[ListenAddress, ...]:
+    """``127.0.0.1:8080, [::]:8080`` -> ListenAddress tuples (numeric hosts only)."""
+    addresses = []
+    for item in text.replace(",", " ").split():
+        match = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]]+):(\d+)", item)
+        if not match:
+            raise ValueError(f"{item!r}: expected HOST:PORT or [IPV6]:PORT")
+        host = match.group(1) or match.group(3)
+        port = int(match.group(2) or match.group(4))
+        try:
+            parsed = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{item!r}: {host!r} is not a numeric IP address") from None
+        if (parsed.version == 6) != bool(match.group(1)):
+            raise ValueError(f"{item!r}: write IPv6 addresses in brackets, IPv4 without")
+        if port > 65535:
+            raise ValueError(f"{item!r}: port must be 0..65535")
+        addresses.append(ListenAddress(str(parsed), port))
+    if not addresses:
+        raise ValueError("expected at least one HOST:PORT")
+    return tuple(addresses)
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or DEFAULT_STATE_DIR)
+
+
+SCHEMA = Schema([
+    Option("Paths", "client_update_dir", to_optional_path, help=(
+        "Directory where /set stores <username>.cm files and touches 'updated'.\n"
+        "The user running the server must be able to write there.  Default:\n"
+        "$STATE_DIRECTORY when systemd sets it (StateDirectory=), else this."),
+        default_factory=default_state_dir, default_text=DEFAULT_STATE_DIR),
+    Option("Server", "listen", parse_listen, "127.0.0.1:8080", help=(
+        "Addresses to listen on, comma-separated: 127.0.0.1:8080, [::]:8080.\n"
+        "Ignored under socket activation (the .socket unit decides)."),
+        default_text="127.0.0.1:8080"),
+    Option("Server", "workers", bounded_int(1, 64), "1", help=(
+        "Server processes sharing the listening sockets.  More than one uses\n"
+        "more than one CPU core: set it to the number of cores on a busy server.")),
+    Option("Server", "threads", bounded_int(1, 256), "4", help=(
+        "Worker threads per process.  Idle keep-alive connections hold no thread.")),
+    Option("Server", "backlog", bounded_int(16, 65535), "1024", help=(
+        "Listen backlog: connections the kernel queues before the server accepts.")),
+    Option("Server", "connection_timeout", bounded_float(1, 3600), "10", help=(
+        "Seconds a connection may sit idle or trickle a request before it is closed.")),
+    Option("Server", "max_header_size", bounded_int(1024, 1 << 20), "16384", help=(
+        "Largest request head (request line and headers) in bytes.")),
+    Option("Server", "max_body_size", bounded_int(0, 1 << 20), "4096", help=(
+        "Largest request body in bytes; Chipmunk's API needs none.")),
+    Option("Server", "tls_certificate", to_optional_path, "", help=(
+        "PEM certificate chain; with tls_private_key, the server speaks HTTPS\n"
+        "(TLS 1.2 or newer).  Reloaded on SIGHUP.")),
+    Option("Server", "tls_private_key", to_optional_path, "", help=(
+        "PEM private key for tls_certificate.")),
+    Option("Server", "trusted_proxies", to_networks, "", help=(
+        "Reverse proxies (addresses or CIDRs) whose Forwarded / X-Forwarded-For\n"
+        "headers are believed.  Empty: headers are ignored.")),
+    Option("Server", "realm", to_nonempty_text, "chipmunk", help=(
+        "Realm sent in WWW-Authenticate with 401 answers.")),
+    Option("Server", "auth_failure_limit", bounded_int(1, 10000), "10", help=(
+        "Failed logins from one client address within auth_failure_window that\n"
+        "lock the address out.")),
+    Option("Server", "auth_failure_window", bounded_float(1, 86400), "60", help=(
+        "Seconds over which failed logins are counted.")),
+    Option("Server", "auth_lockout", bounded_float(1, 86400), "300", help=(
+        "Seconds a locked-out address gets 429 with Retry-After.")),
+], free_sections={"Users": (
+    "One line per user: username = password.  Usernames may use A-Z a-z 0-9 . _ -\n"
+    "(at most 64, not starting with '.').  Paste a hash from\n"
+    "'chipmunk-server hash-password' instead of a plain-text password.\n"
+    "With no users every request is refused with 401.")},
+    section_help={"Server": "Everything in this section is optional."})
+
+SAMPLE_USERS = "#alice = $scrypt$ln=15,r=8,p=1$...   (from chipmunk-server hash-password)"
+
+
+@dataclass(frozen=True)
+class UserCredential:
+    """A user's password: either a parsed hash or a plain-text secret."""
+
+    hashed: passwords.PasswordHash | None
+    plain: bytes | None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    path: str
+    state_dir: Path
+    listen: tuple[ListenAddress, ...]
+    workers: int
+    threads: int
+    backlog: int
+    connection_timeout: float
+    max_header_size: int
+    max_body_size: int
+    tls_certificate: Path | None
+    tls_private_key: Path | None
+    trusted_proxies: tuple
+    realm: str
+    auth_failure_limit: int
+    auth_failure_window: float
+    auth_lockout: float
+    users: dict[str, UserCredential]
+    warnings: tuple[str, ...]
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_certificate is not None
+
+
+def load_settings(path: str | os.PathLike) -> ServerSettings:
+    """Load and validate the server config; raise ConfigError on any fault."""
+    return settings_from(SCHEMA.load(path))
+
+
+def settings_from(loaded: LoadedConfig) -> ServerSettings:
+    server = loaded.section("Server")
+    warnings = list(loaded.warnings)
+    users = _users(loaded, warnings)
+    if (server["tls_certificate"] is None) != (server["tls_private_key"] is None):
+        raise ConfigError(loaded.path, "set both tls_certificate and tls_private_key, "
+                          "or neither", "Server")
+    if '"' in server["realm"] or "\\" in server["realm"]:
+        raise ConfigError(loaded.path, "must not contain quotes or backslashes",
+                          "Server", "realm", server["realm"])
+    state_dir = loaded.get("Paths", "client_update_dir") or default_state_dir()
+    return ServerSettings(path=loaded.path, state_dir=Path(state_dir),
+                          users=users, warnings=tuple(warnings), **server)
+
+
+def _users(loaded: LoadedConfig, warnings: list[str]) -> dict[str, UserCredential]:
+    users: dict[str, UserCredential] = {}
+    plain_users = []
+    for name, secret in loaded.free_sections["Users"].items():
+        if not USERNAME_PATTERN.fullmatch(name) or name.startswith("."):
+            raise ConfigError(loaded.path, "usernames become file names: use only "
+                              "A-Z a-z 0-9 . _ -, at most 64, not starting with '.'",
+                              "Users", name)
+        if not secret:
+            raise ConfigError(loaded.path, "empty password", "Users", name)
+        if passwords.is_hashed(secret):
+            try:
+                users[name] = UserCredential(passwords.parse_hash(secret), None)
+            except ValueError as error:
+                raise ConfigError(loaded.path, str(error), "Users", name) from None
+        else:
+            users[name] = UserCredential(None, secret.encode("utf-8"))
+            plain_users.append(name)
+    if plain_users:
+        warnings.append(f"{loaded.path}: [Users] {', '.join(plain_users)}: plain-text "
+                        "password; replace it with the output of "
+                        "'chipmunk-server hash-password'")
+    return users
+
+
+def render_sample() -> str:
+    return SCHEMA.render_sample("chipmunk-server configuration "
+                                f"({DEFAULT_CONFIG_PATH})",
+                                extra={"Users": SAMPLE_USERS})

@@ -1,0 +1,103 @@
+"""Everything that talks to systemd, in one place, degrading gracefully.
+
+- :class:`Notifier`: sd_notify states through systemd-python; outside
+  systemd (no ``NOTIFY_SOCKET``) every call is a cheap no-op.
+- :func:`setup_logging`: the journal with structured fields when stderr *is*
+  the journal (``JOURNAL_STREAM`` names stderr's device and inode), plain
+  lines on stderr otherwise.
+- :func:`inherited_sockets`: sockets passed by socket activation.
+
+Structured fields are passed as ``extra={"CHIPMUNK_EVENT": ...}``; the
+journal stores them as fields, the plain formatter appends them as
+``key=value`` so a person reading stderr sees them too.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+
+from systemd import daemon, journal
+
+
+class Notifier:
+    """sd_notify with one method per state (READY, RELOADING, ...)."""
+
+    def __init__(self) -> None:
+        self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
+
+    def _send(self, *assignments: str) -> None:
+        if self.enabled:
+            daemon.notify("\n".join(assignments))
+
+    def ready(self, status: str | None = None) -> None:
+        self._send("READY=1", *([f"STATUS={status}"] if status else []))
+
+    def reloading(self) -> None:
+        monotonic_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self._send("RELOADING=1", f"MONOTONIC_USEC={monotonic_usec}")
+
+    def stopping(self, status: str | None = None) -> None:
+        self._send("STOPPING=1", *([f"STATUS={status}"] if status else []))
+
+    def status(self, text: str) -> None:
+        self._send(f"STATUS={text}")
+
+    def watchdog(self) -> None:
+        self._send("WATCHDOG=1")
+
+    @staticmethod
+    def watchdog_interval() -> float | None:
+        """Seconds between WATCHDOG=1 pings (half the timeout), None if unwanted."""
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        pid = os.environ.get("WATCHDOG_PID", "")
+        if not usec.isdigit() or int(usec) == 0 or (pid and pid != str(os.getpid())):
+            return None
+        return int(usec) / 2_000_000
+
+
+def inherited_sockets() -> list[socket.socket]:
+    """Listening sockets passed by systemd socket activation (LISTEN_FDS)."""
+    return [socket.socket(fileno=fd) for fd in daemon.listen_fds(unset_environment=True)]
+
+
+def stderr_is_journal() -> bool:
+    expected = os.environ.get("JOURNAL_STREAM", "")
+    if not expected:
+        return False
+    try:
+        stat = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return expected == f"{stat.st_dev}:{stat.st_ino}"
+
+
+class PlainFormatter(logging.Formatter):
+    """``LEVEL message key=value ...`` with the CHIPMUNK_* fields appended."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        fields = [f"{key[9:].lower()}={value}" for key, value in vars(record).items()
+                  if key.startswith("CHIPMUNK_")]
+        if fields:
+            text += "  [" + " ".join(fields) + "]"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def setup_logging(identifier: str, debug: bool = False) -> None:
+    """Route the 'chipmunk' loggers to the journal or to stderr."""
+    if stderr_is_journal():
+        handler: logging.Handler = journal.JournalHandler(SYSLOG_IDENTIFIER=identifier)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(PlainFormatter())
+    root = logging.getLogger("chipmunk")
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.propagate = False
