@@ -78,6 +78,8 @@ class Server:
         self.notifier = notifier or systemd.Notifier()
         self.sockets: list[socket.socket] = []
         self.addresses: list[str] = []
+        #: a worker leaves speaking about reloads to the main process
+        self.is_worker = False
 
     def open_sockets(self) -> None:
         inherited = systemd.inherited_sockets()
@@ -114,7 +116,8 @@ class Server:
         self._loop(inbox, notifier, reload)
         notifier.stopping("Stopping: finishing requests in progress")
         service.stop()
-        log.info("stopped")
+        if not self.is_worker:
+            log.info("stopped")
         return 0
 
     def _loop(self, inbox: SignalInbox, notifier: systemd.Notifier,
@@ -142,11 +145,13 @@ class Server:
                 on_child_exit()
 
     def _reloaded(self, settings: ServerSettings) -> None:
-        if settings.listen != self.settings.listen:
+        previous, self.settings = self.settings, settings
+        if self.is_worker:
+            return
+        if settings.listen != previous.listen:
             log.warning("[Server] listen changed; it takes effect on restart")
-        if settings.workers != self.settings.workers:
+        if settings.workers != previous.workers:
             log.warning("[Server] workers changed; it takes effect on restart")
-        self.settings = settings
         log_warnings(settings)
         log.info("reloaded %s: %d users", self.config_path, len(settings.users),
                  extra={"CHIPMUNK_EVENT": "reloaded"})
@@ -194,6 +199,7 @@ class Server:
         # The worker: serve until SIGTERM; only the main process talks to systemd.
         code = 70
         try:
+            self.is_worker = True
             os.environ.pop("NOTIFY_SOCKET", None)
             inbox = SignalInbox({signal.SIGHUP: RELOAD, signal.SIGTERM: TERMINATE})
             signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -59,8 +59,16 @@ class Notifier:
 
 
 def inherited_sockets() -> list[socket.socket]:
-    """Listening sockets passed by systemd socket activation (LISTEN_FDS)."""
-    return [socket.socket(fileno=fd) for fd in daemon.listen_fds(unset_environment=True)]
+    """Listening sockets passed by systemd socket activation (LISTEN_FDS).
+
+    The variables are removed from ``os.environ`` too: sd_listen_fds() only
+    unsets the C environment, and cheroot reads ``os.environ['LISTEN_PID']``
+    to take fd 3 as an AF_INET socket, whatever it really is.
+    """
+    fds = daemon.listen_fds(unset_environment=True)
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    return [socket.socket(fileno=fd) for fd in fds]
 
 
 def stderr_is_journal() -> bool:

@@ -1,0 +1,149 @@
+"""Shared test harness: real server processes, a real NOTIFY_SOCKET, real HTTP.
+
+Every wait is bounded; every process started is stopped.
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WAIT = 15.0  # seconds: the upper bound of every wait in the tests
+
+
+def basic(username: str, password: str) -> str:
+    token = f"{username}:{password}".encode("utf-8")
+    return "Basic " + base64.b64encode(token).decode("ascii")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("NOTIFY_SOCKET", "LISTEN_", "WATCHDOG_",
+                                  "JOURNAL_STREAM", "STATE_DIRECTORY"))}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+class NotifySocket:
+    """A real AF_UNIX datagram socket in the role of systemd's notify socket."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.messages: list[dict[str, str]] = []
+
+    def receive(self, timeout: float = WAIT) -> dict[str, str] | None:
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return None
+        fields = dict(line.split("=", 1) for line in data.decode().splitlines() if line)
+        self.messages.append(fields)
+        return fields
+
+    def wait_for(self, key: str, value: str | None = None,
+                 timeout: float = WAIT) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = self.receive(max(deadline - time.monotonic(), 0.01))
+            if message and key in message and (value is None or message[key] == value):
+                return message
+        raise AssertionError(f"no {key}={value or '*'} within {timeout}s; "
+                             f"got {self.messages}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class ServerProcess:
+    """chipmunk-server in a child process, talked to over real sockets."""
+
+    def __init__(self, tmp_path: Path, config_text: str, **env: str) -> None:
+        self.config = tmp_path / "server.ini"
+        self.config.write_text(config_text)
+        self.notify = NotifySocket(tmp_path / "notify.sock")
+        self.stderr_path = tmp_path / "server.stderr"
+        self.env = child_env(NOTIFY_SOCKET=str(self.notify.path), **env)
+        self.process: subprocess.Popen | None = None
+        self.addresses: list[tuple[str, int]] = []
+
+    def start(self, extra_args: tuple[str, ...] = (), pass_fds: tuple[int, ...] = (),
+              preexec_fn=None) -> "ServerProcess":
+        with open(self.stderr_path, "ab") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "chipmunk.server_cli", "--config", str(self.config),
+                 *extra_args], env=self.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=stderr, pass_fds=pass_fds,
+                preexec_fn=preexec_fn)
+        return self
+
+    def wait_ready(self) -> dict[str, str]:
+        try:
+            ready = self.notify.wait_for("READY", "1")
+        except AssertionError:
+            raise AssertionError(f"server not ready; stderr:\n{self.stderr()}") from None
+        self.addresses = parse_status_addresses(ready["STATUS"])
+        return ready
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def send_signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None,
+                address: int = 0, body: bytes | None = None,
+                connection: http.client.HTTPConnection | None = None
+                ) -> tuple[int, dict[str, str], bytes]:
+        host, port = self.addresses[address]
+        conn = connection or http.client.HTTPConnection(host, port, timeout=WAIT)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            data = response.read()
+            return response.status, dict(response.getheaders()), data
+        finally:
+            if connection is None:
+                conn.close()
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=WAIT)
+            raise AssertionError("server did not stop on SIGTERM") from None
+        finally:
+            self.notify.close()
+
+
+def parse_status_addresses(status: str) -> list[tuple[str, int]]:
+    """'Serving on 127.0.0.1:4000, [::1]:4001 for 2 users' -> [(host, port), ...]."""
+    listed = status.split("Serving on ", 1)[1].split(" for ", 1)[0]
+    addresses = []
+    for item in listed.split(", "):
+        host, _, port = item.rpartition(":")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
+
+
+def server_config(state_dir: Path, users: str = "alice = wonderland\n",
+                  server: str = "", listen: str = "127.0.0.1:0, [::1]:0") -> str:
+    return (f"[Paths]\nclient_update_dir = {state_dir}\n\n"
+            f"[Server]\nlisten = {listen}\n{server}\n"
+            f"[Users]\n{users}")
