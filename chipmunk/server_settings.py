@@ -108,7 +108,8 @@ SCHEMA = Schema([
     "With no users every request is refused with 401.")},
     section_help={"Server": "Everything in this section is optional."})
 
-SAMPLE_USERS = "#alice = $scrypt$ln=15,r=8,p=1$...   (from chipmunk-server hash-password)"
+SAMPLE_USERS = ("# For example (the hash comes from chipmunk-server hash-password):\n"
+                "#   alice = $scrypt$ln=15,r=8,p=1$SALT$HASH")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,68 @@
+# Chipmunk's developer entry points.  On a fresh Debian 12 machine, as root:
+#   make test    install what is missing (apt, then a venv), run every test twice:
+#                on Debian's own python3-* packages and on the latest PyPI releases
+#   make run     the main job on embedded defaults, on loopback
+#   make bench   load benchmarks against nginx on loopback (wrk)
+
+SHELL := /bin/bash
+PYTHON_DEBIAN := /usr/bin/python3
+VENV := .venv
+PYTHON_VENV := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)
+export PYTHONDONTWRITEBYTECODE := 1
+
+# Debian packages: runtime, tests, and what the venv needs to build systemd-python.
+APT_RUNTIME := python3 python3-cheroot python3-requests python3-systemd python3-dnspython
+APT_TEST := python3-pytest python3-trustme python3-venv python3-dev libsystemd-dev \
+            pkg-config gcc curl
+APT_BENCH := wrk nginx-light
+PYPI_PACKAGES := cheroot requests systemd-python dnspython pytest trustme
+
+.PHONY: test test-debian test-pypi run bench apt-test apt-bench venv clean
+
+# apt-get only when something is missing, so a prepared machine needs no network.
+define apt_install
+	@missing=$$(for p in $(1); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+	    || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "apt-get install:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+apt-test:
+	$(call apt_install,$(APT_RUNTIME) $(APT_TEST))
+
+apt-bench:
+	$(call apt_install,$(APT_RUNTIME) $(APT_BENCH))
+
+# The stamp records what was installed; delete .venv to take newer PyPI releases.
+$(VENV)/.installed: pyproject.toml | apt-test
+	$(PYTHON_DEBIAN) -m venv $(VENV)
+	$(PYTHON_VENV) -m pip install -q --upgrade pip
+	$(PYTHON_VENV) -m pip install -q --upgrade $(PYPI_PACKAGES)
+	$(PYTHON_VENV) -m pip list --format=freeze | grep -iE '^(cheroot|requests|systemd-python|dnspython)=' > $@
+
+venv: $(VENV)/.installed
+
+test: test-debian test-pypi
+
+test-debian: apt-test
+	@echo "== tests on Debian's packages:" $$($(PYTHON_DEBIAN) -c 'import cheroot, requests; print("cheroot", cheroot.__version__, "requests", requests.__version__)')
+	$(PYTHON_DEBIAN) -m pytest -q -p no:cacheprovider tests
+
+test-pypi: venv
+	@echo "== tests on PyPI's latest:" $$(tr '\n' ' ' < $(VENV)/.installed)
+	$(PYTHON_VENV) -m pytest -q -p no:cacheprovider tests
+
+run: apt-test
+	$(PYTHON_DEBIAN) -m chipmunk.demo
+
+bench: apt-bench
+	$(PYTHON_DEBIAN) -m benchmarks.server_bench
+
+clean:
+	rm -rf $(VENV) build .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

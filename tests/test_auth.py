@@ -1,0 +1,126 @@
+"""Password hashes, Basic parsing, the verify cache and the lockout table."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+
+import pytest
+
+from chipmunk.auth import Authenticator, parse_basic
+from chipmunk.passwords import hash_password, parse_hash
+from chipmunk.ratelimit import FailureLimiter
+from chipmunk.server_settings import UserCredential
+from helpers import basic
+
+
+def test_scrypt_hash_is_self_describing_and_verifies():
+    text = hash_password("correct horse", log_n=10)
+    assert text.startswith("$scrypt$ln=10,r=8,p=1$")
+    parsed = parse_hash(text)
+    assert parsed.verify(b"correct horse") and not parsed.verify(b"correct horsE")
+    assert hash_password("correct horse", log_n=10) != text, "random salt"
+
+
+def test_pbkdf2_hashes_made_elsewhere_verify():
+    salt = b"0123456789abcdef"
+    digest = hashlib.pbkdf2_hmac("sha256", b"pw", salt, 1000)
+    text = "$pbkdf2-sha256$i=1000${}${}".format(
+        base64.b64encode(salt).decode().rstrip("="),
+        base64.b64encode(digest).decode().rstrip("="))
+    assert parse_hash(text).verify(b"pw") and not parse_hash(text).verify(b"Pw")
+
+
+@pytest.mark.parametrize("text", ["$md5$x$y$z", "$scrypt$ln=15$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+                                  "$scrypt$ln=15,r=8,p=1$!!$aGFzaA", "$pbkdf2-sha256$i=1$a$b"])
+def test_malformed_hashes_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_hash(text)
+
+
+@pytest.mark.parametrize("header, expected", [
+    (basic("alice", "pw"), ("alice", b"pw")),
+    ("basic " + base64.b64encode(b"a:b:c").decode(), ("a", b"b:c")),
+    (basic("zoë", "pässword"), ("zoë", "pässword".encode())),
+    (None, None), ("", None), ("Basic", None), ("Digest abc", None),
+    ("Basic ***", None), ("Basic " + base64.b64encode(b"nocolon").decode(), None),
+    ("Basic " + base64.b64encode(b"\xc3(:pw").decode(), None),
+])
+def test_parse_basic(header, expected):
+    assert parse_basic(header) == expected
+
+
+def test_success_is_cached_under_a_keyed_digest_and_failures_are_not():
+    authenticator = Authenticator({"bob": UserCredential(parse_hash(
+        hash_password("builder")), None)})
+    started = time.perf_counter()
+    assert authenticator.check(basic("bob", "builder")) == "bob"
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(100):
+        assert authenticator.check(basic("bob", "builder")) == "bob"
+    cached = (time.perf_counter() - started) / 100
+    assert cached < first / 20, (first, cached)
+    assert authenticator.check(basic("bob", "Builder")) is None
+    assert len(authenticator._cache) == 1
+    key = next(iter(authenticator._cache))
+    assert b"builder" not in key and len(key) == 32
+
+
+def test_cache_is_bounded():
+    users = {f"u{n}": UserCredential(None, b"pw") for n in range(10)}
+    authenticator = Authenticator(users, cache_size=4)
+    for n in range(10):
+        assert authenticator.check(basic(f"u{n}", "pw")) == f"u{n}"
+    assert len(authenticator._cache) == 4
+
+
+def _fastest(check, header: str, repeat: int = 3) -> float:
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        check(header)
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+def test_unknown_user_costs_as_much_as_a_wrong_password():
+    hashed = UserCredential(parse_hash(hash_password("builder")), None)
+    authenticator = Authenticator({"alice": UserCredential(None, b"pw"), "bob": hashed})
+    unknown = _fastest(authenticator.check, basic("nobody", "pw"))
+    wrong_hashed = _fastest(authenticator.check, basic("bob", "wrong"))
+    wrong_plain = _fastest(authenticator.check, basic("alice", "wrong"))
+    right_plain = _fastest(authenticator.check, basic("alice", "pw"))
+    assert 0.33 < unknown / wrong_hashed < 3, (unknown, wrong_hashed)
+    assert 0.33 < wrong_plain / wrong_hashed < 3, (wrong_plain, wrong_hashed)
+    assert right_plain < wrong_hashed / 20, "a right password (cached) is cheap"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lockout_episode_with_an_injected_clock():
+    clock = Clock()
+    limiter = FailureLimiter(limit=3, window=10, lockout=60, clock=clock)
+    assert [limiter.record_failure("a") for _ in range(2)] == [False, False]
+    clock.now += 11  # the window passed: those two no longer count
+    assert [limiter.record_failure("a") for _ in range(3)] == [False, False, True]
+    assert limiter.retry_after("a") == 61 and limiter.retry_after("b") == 0
+    assert limiter.record_failure("a") is False, "no second episode while locked"
+    clock.now += 59.5
+    assert limiter.retry_after("a") == 1
+    clock.now += 1
+    assert limiter.retry_after("a") == 0
+
+
+def test_lockout_table_is_bounded():
+    clock = Clock()
+    limiter = FailureLimiter(limit=2, window=10, lockout=60, clock=clock, max_tracked=100)
+    for n in range(1000):
+        limiter.record_failure(f"10.0.{n // 256}.{n % 256}")
+    assert len(limiter._records) <= 100

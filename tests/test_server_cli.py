@@ -1,0 +1,56 @@
+"""The chipmunk-server command line, run as a real command."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from chipmunk.passwords import parse_hash
+from helpers import WAIT, child_env
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "chipmunk.server_cli", *args],
+                          input=stdin, capture_output=True, text=True, timeout=WAIT,
+                          env=child_env())
+
+
+def test_check_good_config(tmp_path):
+    config = tmp_path / "server.ini"
+    config.write_text(f"[Paths]\nclient_update_dir = {tmp_path}\n[Users]\nalice = pw\n")
+    result = run("--config", str(config), "check")
+    assert result.returncode == 0
+    assert result.stdout == (f"{config}: OK: 1 users, listen 127.0.0.1:8080, "
+                             f"state in {tmp_path}\n")
+    assert "plain-text password" in result.stderr
+
+
+def test_check_bad_config_exits_78_with_one_line(tmp_path):
+    config = tmp_path / "server.ini"
+    config.write_text("[Server]\nworkers = -1\n")
+    result = run("--config", str(config), "check")
+    assert result.returncode == 78
+    assert result.stderr == (f"error: {config} [Server] workers = '-1': "
+                             "expected a number from 1 to 64\n")
+
+
+def test_missing_default_config_is_78(tmp_path):
+    result = run("--config", str(tmp_path / "absent.ini"))
+    assert result.returncode == 78 and "file not found" in result.stderr
+
+
+def test_hash_password_from_stdin():
+    result = run("hash-password", stdin="s3cret\n")
+    assert result.returncode == 0
+    assert parse_hash(result.stdout.strip()).verify(b"s3cret")
+
+
+def test_hash_password_refuses_empty():
+    assert run("hash-password", stdin="\n").returncode == 65
+
+
+def test_help_explains_commands_and_api():
+    result = run("--help")
+    assert result.returncode == 0
+    for words in ("hash-password", "sample-config", "GET /get/ip.json", "--config PATH",
+                  "/etc/chipmunk/server.ini", "78 bad config"):
+        assert words in result.stdout

@@ -1,0 +1,133 @@
+"""TLS, proxy headers and brute-force lockout, over real connections."""
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import ssl
+import time
+import warnings
+
+import pytest
+import trustme
+
+from helpers import WAIT, basic, server_config
+
+ALICE = {"Authorization": basic("alice", "wonderland")}
+
+
+def tls_files(tmp_path, name: str):
+    authority = trustme.CA()
+    cert = authority.issue_cert("localhost", "127.0.0.1", "::1")
+    cert_path, key_path = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    cert.cert_chain_pems[0].write_to_path(cert_path)
+    for pem in cert.cert_chain_pems[1:]:
+        pem.write_to_path(cert_path, append=True)
+    cert.private_key_pem.write_to_path(key_path)
+    return authority, cert_path, key_path
+
+
+def https_get(address, context: ssl.SSLContext, path: str = "/get/ip"):
+    connection = http.client.HTTPSConnection(*address, timeout=WAIT, context=context)
+    try:
+        connection.request("GET", path, headers=ALICE)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def client_context(authority: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    return context
+
+
+def tls11_only_client() -> ssl.SSLContext:
+    """A client that offers nothing newer than TLS 1.1 (and really offers it)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1_1
+        context.maximum_version = ssl.TLSVersion.TLSv1_1
+    return context
+
+
+def test_https_serves_and_reloads_certificates(tmp_path, start_server):
+    first_ca, cert, key = tls_files(tmp_path, "first")
+    options = f"tls_certificate = {cert}\ntls_private_key = {key}\n"
+    server = start_server(server_config(tmp_path, server=options))
+    assert server.notify.messages[-1]["STATUS"].endswith("over TLS")
+    assert https_get(server.addresses[0], client_context(first_ca)) == (
+        200, b"Your IP:  127.0.0.1\n")
+    assert https_get(server.addresses[1], client_context(first_ca))[1] == b"Your IP:  ::1\n"
+
+    with pytest.raises(ssl.SSLError, match="(?i)version|protocol"):
+        https_get(server.addresses[0], tls11_only_client())
+
+    second_ca, new_cert, new_key = tls_files(tmp_path, "second")
+    cert.write_bytes(new_cert.read_bytes())
+    key.write_bytes(new_key.read_bytes())
+    server.send_signal(signal.SIGHUP)
+    server.notify.wait_for("RELOADING", "1")
+    server.notify.wait_for("READY", "1")
+    assert https_get(server.addresses[0], client_context(second_ca))[0] == 200
+    with pytest.raises(ssl.SSLCertVerificationError):
+        https_get(server.addresses[0], client_context(first_ca))
+
+
+def test_bad_tls_files_are_a_config_error(tmp_path, start_server):
+    missing = tmp_path / "missing.pem"
+    server = start_server(server_config(
+        tmp_path, server=f"tls_certificate = {missing}\ntls_private_key = {missing}\n"),
+        wait=False)
+    assert server.process.wait(timeout=WAIT) == 78
+    assert f"[Server] tls_certificate = '{missing}'" in server.stderr()
+
+
+@pytest.mark.parametrize("headers, expected", [
+    ({}, "127.0.0.1"),
+    ({"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9"),
+    ({"X-Forwarded-For": "198.51.100.1, 203.0.113.9"}, "203.0.113.9"),  # forged left
+    ({"X-Forwarded-For": "203.0.113.9, 10.1.2.3"}, "203.0.113.9"),  # trusted hop skipped
+    ({"X-Forwarded-For": "::ffff:203.0.113.9"}, "203.0.113.9"),
+    ({"Forwarded": 'for="[2001:db8::7]:443";proto=https'}, "2001:db8::7"),
+    ({"Forwarded": "for=198.51.100.1, for=203.0.113.9"}, "203.0.113.9"),
+    ({"Forwarded": "for=203.0.113.9", "X-Forwarded-For": "198.51.100.1"}, "203.0.113.9"),
+    ({"X-Forwarded-For": "not-an-address"}, "127.0.0.1"),
+    ({"X-Forwarded-For": "203.0.113.9,,"}, "127.0.0.1"),
+    ({"Forwarded": "for=unknown"}, "127.0.0.1"),
+    ({"Forwarded": 'for="203.0.113.9'}, "127.0.0.1"),
+])
+def test_trusted_proxy_headers(tmp_path, start_server, headers, expected):
+    server = start_server(server_config(
+        tmp_path, server="trusted_proxies = 127.0.0.0/8, 10.0.0.0/8\n",
+        listen="127.0.0.1:0"))
+    status, _, body = server.request("GET", "/get/ip.json", {**ALICE, **headers})
+    assert status == 200 and json.loads(body) == {"Client_IP": expected}
+
+
+def test_headers_from_an_untrusted_peer_are_ignored(tmp_path, start_server):
+    server = start_server(server_config(tmp_path, server="trusted_proxies = 10.0.0.0/8\n"))
+    for headers in ({"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=203.0.113.9"}):
+        assert server.request("GET", "/ip", {**ALICE, **headers})[2] == b"127.0.0.1\n"
+
+
+def test_repeated_failures_lock_out_then_cooldown_ends(tmp_path, start_server):
+    server = start_server(server_config(
+        tmp_path, server="auth_failure_limit = 3\nauth_failure_window = 30\n"
+                         "auth_lockout = 1.5\n"))
+    wrong = {"Authorization": basic("alice", "guess")}
+    assert [server.request("GET", "/ip", wrong)[0] for _ in range(3)] == [401] * 3
+    status, headers, body = server.request("GET", "/ip", ALICE)
+    assert status == 429 and headers["Retry-After"] in ("1", "2")
+    assert server.request("GET", "/ip", wrong)[0] == 429
+    # ::1 is another client address: it is not locked out by 127.0.0.1's failures.
+    assert server.request("GET", "/ip", ALICE, address=1)[0] == 200
+    assert server.stderr().count("locked out") == 1, "one log line per episode"
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and server.request("GET", "/ip", ALICE)[0] == 429:
+        time.sleep(0.1)
+    assert server.request("GET", "/ip", ALICE)[0] == 200
