@@ -30,32 +30,54 @@ log = logging.getLogger("chipmunk.server")
 KEEPALIVE_CONNECTIONS = 1000
 
 
-def bind_listeners(addresses: Sequence[ListenAddress], backlog: int) -> list[socket.socket]:
-    """Bind and listen on every address; OSError names the failing address."""
-    sockets = []
+def bind_listeners(addresses: Sequence[ListenAddress], backlog: int,
+                   copies: int = 1) -> list[list[socket.socket]]:
+    """Bind and listen on every address, ``copies`` times; OSError names the address.
+
+    With several copies (one per worker process) each copy is its own socket
+    on the same port with SO_REUSEPORT, so the kernel spreads new connections
+    evenly over the workers.  (On one shared socket, whichever process wakes
+    first accepts: under a burst one worker takes most connections and the
+    others idle.)  A copy whose worker died keeps queueing connections until
+    its replacement serves them.  Port 0 is resolved by the first copy.
+    """
+    sets: list[list[socket.socket]] = [[] for _ in range(copies)]
     try:
         for address in addresses:
-            family = socket.AF_INET6 if address.family_is_ipv6 else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                # "[::]" is dual-stack, unless IPv4 is listed on the same port.
-                v6only = address.host != "::" or any(
-                    not other.family_is_ipv6 and other.port == address.port
-                    for other in addresses)
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
-            try:
-                sock.bind((address.host, address.port))
-            except OSError as error:
-                raise OSError(error.errno, f"cannot listen on {address}: "
-                              f"{error.strerror}") from None
-            sock.listen(backlog)
+            port = address.port
+            for sockets in sets:
+                sock = _listener(address, port, addresses, reuse_port=copies > 1)
+                sockets.append(sock)
+                sock.listen(backlog)
+                port = sock.getsockname()[1]
     except BaseException:
-        for sock in sockets:
-            sock.close()
+        for sockets in sets:
+            for sock in sockets:
+                sock.close()
         raise
-    return sockets
+    return sets
+
+
+def _listener(address: ListenAddress, port: int, addresses: Sequence[ListenAddress],
+              reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if address.family_is_ipv6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            # "[::]" is dual-stack, unless IPv4 is listed on the same port.
+            v6only = address.host != "::" or any(
+                not other.family_is_ipv6 and other.port == address.port
+                for other in addresses)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+        sock.bind((address.host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(error.errno, f"cannot listen on {address}: "
+                      f"{error.strerror}") from None
+    return sock
 
 
 def describe(sock: socket.socket) -> str:
@@ -92,6 +114,10 @@ class _OwnSocketServer(wsgi.Server):
         self.keep_alive_conn_limit = KEEPALIVE_CONNECTIONS
 
     def bind(self, family, type, proto=0):
+        # Accepted connections inherit TCP_NODELAY; without it keep-alive
+        # answers wait ~40 ms for delayed ACKs (cheroot sets it in the bind()
+        # this replaces).
+        self._given_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket = self._given_socket
         return self.socket
 
@@ -114,6 +140,12 @@ class HTTPService:
     def start(self) -> None:
         for server in self.servers:
             server.prepare()
+            # prepare() gives the listening socket a 1 s timeout.  Where several
+            # worker processes share it, every one wakes for a new connection
+            # and the losers would block in accept() for that second, holding
+            # up their keep-alive connections; non-blocking, they just move on
+            # (cheroot treats EAGAIN from accept() as "try again").
+            server.socket.setblocking(False)
             thread = threading.Thread(target=server.serve, name=f"serve {server.bind_addr}",
                                       daemon=True)
             thread.start()

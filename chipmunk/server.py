@@ -17,7 +17,7 @@ import select
 import signal
 import socket
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 from . import systemd
 from .app import ChipmunkApp
@@ -76,19 +76,24 @@ class Server:
         self.config_path = config_path
         self.settings = settings
         self.notifier = notifier or systemd.Notifier()
+        #: one list of listening sockets per serving process
+        self.socket_sets: list[list[socket.socket]] = []
         self.sockets: list[socket.socket] = []
         self.addresses: list[str] = []
         #: a worker leaves speaking about reloads to the main process
         self.is_worker = False
+        self.main_pid = os.getpid()
 
     def open_sockets(self) -> None:
         inherited = systemd.inherited_sockets()
         if inherited:
             log.info("using %d socket(s) from systemd; [Server] listen is ignored",
                      len(inherited))
-            self.sockets = inherited
+            self.socket_sets = [inherited] * self.settings.workers
         else:
-            self.sockets = bind_listeners(self.settings.listen, self.settings.backlog)
+            self.socket_sets = bind_listeners(self.settings.listen, self.settings.backlog,
+                                              copies=self.settings.workers)
+        self.sockets = self.socket_sets[0]
         self.addresses = [describe(sock) for sock in self.sockets]
 
     def run(self) -> int:
@@ -160,7 +165,10 @@ class Server:
 
     def _supervise(self) -> int:
         inbox = SignalInbox(SIGNALS)
-        workers: set[int] = {self._spawn() for _ in range(self.settings.workers)}
+        #: pid -> index of the socket set it serves
+        workers: dict[int, int] = {}
+        for index in range(self.settings.workers):
+            workers[self._spawn(index)] = index
         respawns: list[float] = []
         self.notifier.ready(status_line(self.settings, self.addresses))
 
@@ -174,14 +182,14 @@ class Server:
             for pid, status in _reap():
                 if pid not in workers:
                     continue
-                workers.discard(pid)
+                index = workers.pop(pid)
                 log.error("worker %d exited (%s); starting another", pid,
                           _describe_status(status))
                 now = time.monotonic()
                 respawns[:] = [t for t in respawns if now - t < RESPAWN_WINDOW] + [now]
                 if len(respawns) > MAX_RESPAWNS:
                     raise SystemExit("workers keep dying; giving up")
-                workers.add(self._spawn())
+                workers[self._spawn(index)] = index
 
         try:
             self._loop(inbox, self.notifier, reload, on_child_exit)
@@ -192,10 +200,19 @@ class Server:
         log.info("stopped")
         return 0
 
-    def _spawn(self) -> int:
-        pid = os.fork()
+    def _spawn(self, index: int) -> int:
+        # Signals stay blocked across fork() until the worker has its own
+        # handlers: a SIGTERM sent in between would otherwise land in the
+        # parent's inbox, copied into the child where nobody reads it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            pid = os.fork()
+        finally:
+            if os.getpid() == self.main_pid:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
         if pid:
             return pid
+        self.sockets = self.socket_sets[index]
         # The worker: serve until SIGTERM; only the main process talks to systemd.
         code = 70
         try:
@@ -204,6 +221,7 @@ class Server:
             inbox = SignalInbox({signal.SIGHUP: RELOAD, signal.SIGTERM: TERMINATE})
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
             code = self._serve(inbox, systemd.Notifier())
         except BaseException:
             log.exception("worker %d failed", os.getpid())
@@ -229,7 +247,7 @@ def _describe_status(status: int) -> str:
     return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
-def _stop_workers(workers: set[int], timeout: float = 15.0) -> None:
+def _stop_workers(workers: Iterable[int], timeout: float = 15.0) -> None:
     """SIGTERM every worker and wait on their pidfds; SIGKILL what outlives ``timeout``."""
     pidfds: dict[int, int] = {}
     for pid in workers:

@@ -29,8 +29,15 @@ class Notifier:
         self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
 
     def _send(self, *assignments: str) -> None:
-        if self.enabled:
+        """Send, never raise: a vanished notify socket must not stop the service."""
+        if not self.enabled:
+            return
+        try:
             daemon.notify("\n".join(assignments))
+        except OSError as error:
+            logging.getLogger("chipmunk").warning(
+                "cannot notify systemd (%s); not trying again", error)
+            self.enabled = False
 
     def ready(self, status: str | None = None) -> None:
         self._send("READY=1", *([f"STATUS={status}"] if status else []))

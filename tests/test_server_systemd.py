@@ -229,3 +229,19 @@ def test_not_under_systemd_logs_plainly_to_stderr(tmp_path):
     finally:
         process.terminate()
         assert process.wait(timeout=WAIT) == 0
+
+
+def test_vanished_notify_socket_does_not_orphan_workers(tmp_path, start_server):
+    """systemd's socket going away (a closed reader) must not break the stop."""
+    server = start_server(server_config(tmp_path, server="workers = 2\n"))
+    workers = children_of(server.process.pid)
+    assert len(workers) == 2
+    server.notify.close()
+    server.notify.path.unlink()
+    assert server.stop() == 0
+    assert "cannot notify systemd" in server.stderr()
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists()
+                                              for pid in workers):
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "workers left behind"

@@ -1,0 +1,1 @@
+"""Load and resource benchmarks for ``make bench``; not part of the package."""

@@ -1,0 +1,70 @@
+"""What the benchmarks share: free ports, wrk runs and their parsed figures.
+
+Every run is bounded in time (wrk's own ``-d`` plus a timeout on the
+process) and sends traffic only to loopback.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    socket_errors: int
+    bad_responses: int
+
+    def row(self, name: str) -> str:
+        return (f"{name:<38} {self.requests_per_second:>10.0f} req/s  "
+                f"p50 {self.p50_ms:6.2f} ms  p99 {self.p99_ms:6.2f} ms  "
+                f"errors {self.socket_errors}  non-2xx {self.bad_responses}")
+
+
+def _milliseconds(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"cannot read wrk latency {text!r}")
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
+    if not (rate and p50 and p99):
+        raise ValueError(f"unexpected wrk output:\n{output}")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                       r"timeout (\d+)", output)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return WrkResult(float(rate.group(1)), _milliseconds(p50.group(1)),
+                     _milliseconds(p99.group(1)),
+                     sum(int(n) for n in errors.groups()) if errors else 0,
+                     int(bad.group(1)) if bad else 0)
+
+
+def wrk(url: str, authorization: str, connections: int = 50, seconds: int = 8,
+        keep_alive: bool = True) -> WrkResult:
+    """One wrk run (2 threads) with Basic auth; closes per request unless keep_alive."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+               "--timeout", "5s", "-H", f"Authorization: {authorization}", url]
+    if not keep_alive:
+        command[-1:-1] = ["-H", "Connection: close"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True,
+                          timeout=seconds + 30)
+    return parse_wrk(done.stdout)

@@ -1,0 +1,175 @@
+"""chipmunk-server under wrk, beside nginx doing the same job in the same run.
+
+The job: an authenticated ``GET /get/ip`` answered with ``Your IP:  ADDR``.
+nginx does it with ``auth_basic`` and a fixed ``return 200``; it is the peer
+every figure is divided by, because absolute requests/s say more about the
+machine than about Chipmunk.  Each variant runs for about 8 s with 50
+connections, keep-alive and connection-per-request.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from chipmunk.passwords import hash_password
+
+from .harness import WrkResult, free_port, wrk
+
+USER, PASSWORD = "bench", "bench-password"
+AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+NGINX = "/usr/sbin/nginx"
+START_TIMEOUT = 15.0
+
+
+def start_chipmunk(directory: Path, port: int, password_line: str,
+                   workers: int) -> tuple[subprocess.Popen, socket.socket]:
+    """chipmunk-server on 127.0.0.1:port, once it sent READY=1, and its notify socket.
+
+    The notify socket stays open until the server stops, as systemd's would.
+    """
+    config = directory / f"server-{port}.ini"
+    state = directory / f"state-{port}"
+    state.mkdir()
+    config.write_text(f"[Paths]\nclient_update_dir = {state}\n[Server]\n"
+                      f"listen = 127.0.0.1:{port}\nworkers = {workers}\nthreads = 2\n"
+                      f"[Users]\n{USER} = {password_line}\n")
+    notify_path = directory / f"notify-{port}.sock"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(notify_path))
+    notify.settimeout(START_TIMEOUT)
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+    server = subprocess.Popen([sys.executable, "-m", "chipmunk.server_cli",
+                               "--config", str(config)], env=env,
+                              stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            if b"READY=1" in notify.recv(4096):
+                return server, notify
+        except socket.timeout:
+            break
+    server.kill()
+    notify.close()
+    raise SystemExit("chipmunk-server did not become ready")
+
+
+def nginx_config(directory: Path, port: int) -> Path:
+    """nginx with auth_basic ({SSHA} entry) answering like /get/ip."""
+    salt = os.urandom(8)
+    digest = hashlib.sha1(PASSWORD.encode() + salt).digest()
+    (directory / "htpasswd").write_text(
+        f"{USER}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n")
+    config = directory / "nginx.conf"
+    config.write_text(f"""
+daemon off;
+worker_processes {os.cpu_count() or 1};
+pid {directory}/nginx.pid;
+error_log {directory}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/nginx-body;
+    server {{
+        listen 127.0.0.1:{port} backlog=1024;
+        location /get/ip {{
+            auth_basic "chipmunk";
+            auth_basic_user_file {directory}/htpasswd;
+            default_type "text/plain; charset=utf-8";
+            return 200 "Your IP:  $remote_addr\\n";
+        }}
+    }}
+}}
+""")
+    return config
+
+
+def start_nginx(directory: Path, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([NGINX, "-c", str(nginx_config(directory, port)),
+                                "-e", str(directory / "nginx-error.log")])
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("nginx did not start")
+
+
+def stop(process: subprocess.Popen, signum: int = signal.SIGTERM) -> None:
+    process.send_signal(signum)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def measure(port: int, keep_alive: bool) -> WrkResult:
+    """A short unmeasured warm-up (first scrypt verify, imports), then the run."""
+    wrk(f"http://127.0.0.1:{port}/get/ip", AUTHORIZATION, seconds=2, keep_alive=keep_alive)
+    return wrk(f"http://127.0.0.1:{port}/get/ip", AUTHORIZATION, keep_alive=keep_alive)
+
+
+def main() -> int:
+    results: dict[str, WrkResult] = {}
+    with tempfile.TemporaryDirectory(prefix="chipmunk-bench-") as temp:
+        directory = Path(temp)
+        hashed = hash_password(PASSWORD)
+        variants = [("chipmunk 2 workers, hashed", hashed, 2),
+                    ("chipmunk 1 worker, hashed", hashed, 1),
+                    ("chipmunk 2 workers, plain", PASSWORD, 2)]
+        for name, password_line, workers in variants:
+            port = free_port()
+            server, notify = start_chipmunk(directory, port, password_line, workers)
+            try:
+                results[f"{name}, keep-alive"] = measure(port, True)
+                results[f"{name}, close"] = measure(port, False)
+            finally:
+                stop(server)
+                notify.close()
+        if shutil.which(NGINX):
+            port = free_port()
+            nginx = start_nginx(directory, port)
+            try:
+                results["nginx, keep-alive"] = measure(port, True)
+                results["nginx, close"] = measure(port, False)
+            finally:
+                stop(nginx, signal.SIGQUIT)
+    print(f"\n== GET /get/ip with Basic auth, 50 connections, wrk -t2, {os.cpu_count()} cores")
+    for name, result in results.items():
+        print(result.row(name))
+    report_ratios(results)
+    return 0
+
+
+def report_ratios(results: dict[str, WrkResult]) -> None:
+    print("\n== ratios (goal: keep-alive >= 0.20, close >= 0.40 of nginx; "
+          "hashed within 10% of plain)")
+    for mode in ("keep-alive", "close"):
+        peer = results.get(f"nginx, {mode}")
+        for workers in ("2 workers", "1 worker"):
+            ours = results[f"chipmunk {workers}, hashed, {mode}"]
+            if peer:
+                print(f"chipmunk {workers} / nginx, {mode}: "
+                      f"{ours.requests_per_second / peer.requests_per_second:.2f}")
+        plain = results[f"chipmunk 2 workers, plain, {mode}"]
+        hashed = results[f"chipmunk 2 workers, hashed, {mode}"]
+        print(f"hashed / plain passwords, {mode}: "
+              f"{hashed.requests_per_second / plain.requests_per_second:.2f}")
+    if "nginx, keep-alive" not in results:
+        print("nginx is not installed: no peer, no ratios (apt-get install nginx-light)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
