@@ -108,6 +108,25 @@ def to_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Networ
     return tuple(networks)
 
 
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def bounded_duration(low: float, high: float | None = None) -> Callable[[str], float]:
+    """Seconds, written as ``300``, ``90s``, ``5m``, ``12h``, ``7d`` or ``1w``."""
+    def convert(text: str) -> float:
+        value = text.strip().lower()
+        unit = value[-1:] if value[-1:].isalpha() else ""
+        try:
+            seconds = float(value[:len(value) - len(unit)]) * DURATION_UNITS[unit]
+        except (KeyError, ValueError):
+            raise ValueError("expected a duration such as 300, 5m, 12h or 7d") from None
+        if seconds != seconds or seconds < low or (high is not None and seconds > high):
+            limit = f"at least {low:g}s" if high is None else f"from {low:g}s to {high:g}s"
+            raise ValueError(f"expected a duration {limit}")
+        return seconds
+    return convert
+
+
 # -- the schema --------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -115,10 +134,14 @@ class Option:
     """One key of one section: how to convert it, its default and its story.
 
     ``default`` is the raw text a user would write (it goes through
-    ``convert`` like user input); ``default_factory`` computes a typed default
-    at load time instead (for defaults taken from the environment) and then
-    ``default_text`` describes it in the sample config.  ``deprecated`` keys
-    are accepted, warned about with that text, and otherwise ignored.
+    ``convert`` like user input); ``None`` makes the key required.
+    ``default_factory`` computes a typed default at load time instead (for
+    defaults taken from the environment) and then ``default_text`` describes
+    it in the sample config.  ``deprecated`` keys are accepted, warned about
+    with that text, and otherwise ignored.  A ``secret`` may instead come
+    from ``<key>_file = PATH`` or from the systemd credential
+    ``$CREDENTIALS_DIRECTORY/<section>.<key>`` (section in lower case), and is
+    never shown in messages.
     """
 
     section: str
@@ -130,6 +153,10 @@ class Option:
     default_text: str | None = None
     secret: bool = False
     deprecated: str | None = None
+
+    @property
+    def credential_name(self) -> str:
+        return f"{self.section.lower()}.{self.key}"
 
     @property
     def shown_default(self) -> str:
@@ -182,15 +209,23 @@ class Schema:
 
     def load(self, path: str | os.PathLike) -> LoadedConfig:
         """Read, validate and convert ``path``; raise ConfigError on any fault."""
+        return self.convert(self.read(path), str(path))
+
+    def read(self, path: str | os.PathLike) -> configparser.ConfigParser:
+        """Parse ``path`` without converting anything yet."""
         try:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(path, "file not found") from None
         except (OSError, UnicodeDecodeError) as error:
             raise ConfigError(path, f"cannot read: {error}") from None
-        return self.load_text(text, str(path))
+        return self.parse(text, str(path))
 
     def load_text(self, text: str, path: str = "<config>") -> LoadedConfig:
+        return self.convert(self.parse(text, path), path)
+
+    @staticmethod
+    def parse(text: str, path: str = "<config>") -> configparser.ConfigParser:
         parser = new_parser()
         try:
             parser.read_string(text, source=path)
@@ -207,9 +242,13 @@ class Schema:
             lines = ", ".join(str(lineno) for lineno, _ in error.errors)
             raise ConfigError(path, f"cannot parse line {lines} "
                               "(expected 'key = value')") from None
-        return self._convert(parser, path)
+        return parser
 
-    def _convert(self, parser: configparser.ConfigParser, path: str) -> LoadedConfig:
+    def convert(self, parser: configparser.ConfigParser, path: str,
+                unused_sections: Iterable[str] = ()) -> LoadedConfig:
+        """Validate and convert; ``unused_sections`` are checked for unknown
+        keys but their values are neither converted nor required."""
+        unused = set(unused_sections)
         known_sections = set(self.sections)
         warnings: list[str] = []
         for section in parser.sections():
@@ -221,6 +260,9 @@ class Schema:
                 continue
             for key, raw in parser.items(section):
                 option = self._by_key.get((section, key))
+                if option is None and key.endswith("_file"):
+                    secret = self._by_key.get((section, key[:-5]))
+                    option = secret if secret is not None and secret.secret else None
                 if option is None:
                     known = sorted(k for s, k in self._by_key if s == section)
                     raise ConfigError(path, "unknown key (known: " + ", ".join(known)
@@ -230,16 +272,43 @@ class Schema:
                                     f"ignored: {option.deprecated}")
         values: dict[tuple[str, str], Any] = {}
         for option in self.options:
-            if option.deprecated:
+            if option.deprecated or option.section in unused:
                 continue
-            values[(option.section, option.key)] = self._value(parser, path, option)
+            if option.secret:
+                values[(option.section, option.key)] = self._secret(parser, path, option,
+                                                                    warnings)
+            else:
+                values[(option.section, option.key)] = self._value(parser, path, option)
         free = {name: dict(parser.items(name)) if parser.has_section(name) else {}
                 for name in self.free_sections}
         return LoadedConfig(path, values, free, warnings)
 
+    def _secret(self, parser: configparser.ConfigParser, path: str, option: Option,
+                warnings: list[str]) -> Any:
+        """A secret: inline, from ``<key>_file``, or from a systemd credential."""
+        inline = parser.get(option.section, option.key, fallback=None)
+        file_name = parser.get(option.section, f"{option.key}_file", fallback=None)
+        if inline is not None and file_name is not None:
+            raise ConfigError(path, f"give {option.key} or {option.key}_file, not both",
+                              option.section, option.key)
+        if file_name is not None:
+            secret = _read_secret(path, option.section, f"{option.key}_file", file_name)
+            return self._value(parser, path, option, secret)
+        credential = _credential_path(option.credential_name)
+        if inline is None and credential is not None:
+            secret = _read_secret(path, option.section, option.key, str(credential))
+            return self._value(parser, path, option, secret)
+        if inline and _readable_by_others(path):
+            warnings.append(f"{path}: [{option.section}] {option.key}: this file holds a "
+                            "secret and others can read it; chmod 0640 it, or use "
+                            f"{option.key}_file or the credential {option.credential_name}")
+        return self._value(parser, path, option)
+
     @staticmethod
-    def _value(parser: configparser.ConfigParser, path: str, option: Option) -> Any:
-        raw = parser.get(option.section, option.key, fallback=None)
+    def _value(parser: configparser.ConfigParser, path: str, option: Option,
+               raw: str | None = None) -> Any:
+        if raw is None:
+            raw = parser.get(option.section, option.key, fallback=None)
         if raw is None:
             if option.default_factory is not None:
                 return option.default_factory()
@@ -274,11 +343,36 @@ class Schema:
                 lines.append("")
                 lines.extend(_comment(option.help))
                 lines.append(f"#{option.key} = {option.shown_default}".rstrip())
+                if option.secret:
+                    lines.append(f"#{option.key}_file =")
             if extra and section in extra:
                 lines.append("")
                 lines.extend(extra[section].splitlines())
             lines.append("")
         return "\n".join(lines)
+
+
+def _read_secret(path: str, section: str, key: str, secret_path: str) -> str:
+    try:
+        return Path(secret_path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(path, f"cannot read the secret: {error}", section, key,
+                          secret_path) from None
+
+
+def _credential_path(name: str) -> Path | None:
+    """``$CREDENTIALS_DIRECTORY/name`` when systemd passed that credential."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if directory and (Path(directory) / name).is_file():
+        return Path(directory) / name
+    return None
+
+
+def _readable_by_others(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & 0o004)
+    except OSError:
+        return False
 
 
 def new_parser() -> configparser.ConfigParser:

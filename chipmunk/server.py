@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import select
 import signal
 import socket
@@ -24,30 +23,15 @@ from .app import ChipmunkApp
 from .config import ConfigError
 from .httpserver import HTTPService, bind_listeners, describe, tls_adapter
 from .server_settings import ServerSettings, load_settings
+from .signals import CHILD_EXITED, RELOAD, TERMINATE, SignalInbox
 
 log = logging.getLogger("chipmunk.server")
 
-RELOAD, TERMINATE, CHILD_EXITED = "reload", "terminate", "child-exited"
 SIGNALS = {signal.SIGHUP: RELOAD, signal.SIGTERM: TERMINATE, signal.SIGINT: TERMINATE,
            signal.SIGCHLD: CHILD_EXITED}
 #: A worker dying more often than this means something is broken: give up.
 MAX_RESPAWNS, RESPAWN_WINDOW = 5, 60.0
 EXIT_UNAVAILABLE = 69
-
-
-class SignalInbox:
-    """Signal handlers put requests here; the main loop takes them out."""
-
-    def __init__(self, signals: dict[int, str]) -> None:
-        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
-        for signum, request in signals.items():
-            signal.signal(signum, lambda _signum, _frame, r=request: self._queue.put(r))
-
-    def wait(self, timeout: float | None) -> str | None:
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
 
 
 def load_checked(path: str) -> ServerSettings:

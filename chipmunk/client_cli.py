@@ -1,0 +1,125 @@
+"""The ``chipmunk-client`` command line."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from . import client_settings
+from .cli import base_parser, run_command
+from .client_daemon import ClientDaemon
+from .client_settings import ClientSettings, describe, load_settings
+from .client_state import NEEDS_ATTENTION, StateStore
+from .updater import Updater
+
+log = logging.getLogger("chipmunk.client")
+EXIT_CANTCREAT = 73
+
+DESCRIPTION = """\
+Learn this machine's public address from a chipmunk server and keep DNS
+records pointing at it.
+
+commands:
+  once [--dry-run] [--force]
+                 one check; update the records that need it (run by
+                 chipmunk-client.timer)
+  run            the daemon: check every [Daemon] interval; SIGHUP reloads,
+                 SIGUSR1 reopens [Daemon] logfile, SIGTERM stops
+  check          validate the config and print the effective settings,
+                 secrets masked
+  status         the last address, each record's last update and error,
+                 and when the next forced refresh is due
+  sample-config  print a commented config showing every key and default
+
+exit status: 0 done (updated, or nothing to do); 69 TLS verification failed;
+75 temporary failure (network, timeout, 5xx, 429): try again later;
+77 credentials refused by the server or a provider: a person must act;
+78 configuration error
+"""
+
+
+def loaded(args: argparse.Namespace) -> ClientSettings:
+    settings = load_settings(args.config)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+    return settings
+
+
+def once(args: argparse.Namespace) -> int:
+    settings = loaded(args)
+    updater = Updater(settings)
+    try:
+        result = updater.cycle(dry_run=args.dry_run, force=args.force)
+    except OSError as error:
+        log.error("cannot keep the state in %s: %s", settings.state_dir,
+                  error.strerror or error)
+        return EXIT_CANTCREAT
+    finally:
+        updater.close()
+    return result.exit_code
+
+
+def run(args: argparse.Namespace) -> int:
+    return ClientDaemon(args.config, loaded(args)).run()
+
+
+def check(args: argparse.Namespace) -> int:
+    settings = loaded(args)
+    print(describe(settings), end="")
+    return 0
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(timestamp))
+
+
+def status(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    state = StateStore(settings.state_dir).load()
+    print(f"address:      {state.address or 'unknown'} (since "
+          f"{_when(state.address_changed_at)})")
+    print(f"last check:   {_when(state.checked_at)}"
+          + (f": {state.last_error}" if state.last_error else ""))
+    due = [record.updated_at + settings.max_interval for record in state.records.values()
+           if record.updated_at is not None and record.result != NEEDS_ATTENTION]
+    print(f"next forced refresh: {_when(min(due)) if due else 'at the next check'}")
+    for key, record in sorted(state.records.items()):
+        line = f"{key}: {record.result or 'never updated'}, {record.address or '-'}, " \
+               f"updated {_when(record.updated_at)}"
+        if record.error:
+            line += f"\n    last error ({_when(record.attempted_at)}): {record.error}"
+        print(line)
+    return 0
+
+
+def sample_config(args: argparse.Namespace) -> int:
+    print(client_settings.render_sample(), end="")
+    return 0
+
+
+COMMANDS = {"once": once, "run": run, "check": check, "status": status,
+            "sample-config": sample_config}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("chipmunk-client", DESCRIPTION,
+                         client_settings.DEFAULT_CONFIG_PATH)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    once_parser = commands.add_parser("once", help="one check and update")
+    once_parser.add_argument("--dry-run", action="store_true",
+                             help="say what would change; change nothing")
+    once_parser.add_argument("--force", action="store_true",
+                             help="update every record even when nothing changed")
+    for name, text in (("run", "the daemon"), ("check", "validate the config"),
+                       ("status", "show the state"),
+                       ("sample-config", "print a commented config")):
+        commands.add_parser(name, help=text)
+    args = parser.parse_args(argv)
+    return run_command("chipmunk-client", args, COMMANDS[args.command])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""What the client remembers between runs, in ``state.json`` in the state dir.
+
+A timer starts a new process every few minutes, so everything that decides
+whether a provider must be called lives here: the last address and, per
+record, when it was last updated, with what result and error.  The file is
+replaced atomically.  A corrupt file is moved aside with a warning and the
+client starts afresh: that costs at most one unnecessary update.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .atomicfile import write_atomic
+
+log = logging.getLogger("chipmunk.client")
+
+STATE_FILE = "state.json"
+FORMAT_VERSION = 1
+#: record results
+UPDATED, UNCHANGED, FAILED, NEEDS_ATTENTION = ("updated", "unchanged", "failed",
+                                               "needs-attention")
+
+
+@dataclass
+class RecordState:
+    address: str | None = None
+    #: wall-clock time of the last successful update or confirmation
+    updated_at: float | None = None
+    attempted_at: float | None = None
+    result: str | None = None
+    error: str | None = None
+    #: the provider config a "needs-attention" result was reached with
+    config: str | None = None
+    #: no retry before this wall-clock time (a provider's Retry-After)
+    retry_not_before: float | None = None
+    #: the exit code a "needs-attention" result keeps reporting
+    exit_code: int | None = None
+
+
+@dataclass
+class ClientState:
+    address: str | None = None
+    address_changed_at: float | None = None
+    checked_at: float | None = None
+    last_error: str | None = None
+    records: dict[str, RecordState] = field(default_factory=dict)
+
+    def record(self, key: str) -> RecordState:
+        return self.records.setdefault(key, RecordState())
+
+    def to_json(self) -> str:
+        document = {"version": FORMAT_VERSION, **asdict(self)}
+        return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "ClientState":
+        document = json.loads(text)
+        if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
+            raise ValueError("unknown format")
+        records = {key: RecordState(**value) for key, value in document["records"].items()}
+        return cls(address=document["address"],
+                   address_changed_at=document["address_changed_at"],
+                   checked_at=document["checked_at"], last_error=document["last_error"],
+                   records=records)
+
+
+class StateStore:
+    """Loads and saves the state file of one state directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / STATE_FILE
+
+    def load(self) -> ClientState:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ClientState()
+        try:
+            return ClientState.from_json(text)
+        except (ValueError, KeyError, TypeError) as error:
+            aside = self.path.with_name(f"{STATE_FILE}.corrupt-{int(time.time())}")
+            self.path.replace(aside)
+            log.warning("state file %s is unreadable (%s); moved it to %s and starting "
+                        "afresh", self.path, error, aside.name)
+            return ClientState()
+
+    def save(self, state: ClientState) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, state.to_json().encode("utf-8"), mode=0o600)

@@ -1,0 +1,142 @@
+"""DNS providers: a small base class, a registry, and the built-in plugins.
+
+:class:`DNSProvider` (the original's name) owns what every provider shares,
+in :meth:`DNSProvider.update`: compare before writing, dry runs, logging the
+outcome as a structured event, and turning any failure into a
+:mod:`chipmunk.errors` exception.  A provider writes only :meth:`read` and
+:meth:`write` for one record, and declares its own config keys in
+``options`` (its section is its name).
+
+Built-in providers are listed in :data:`BUILTIN`; another package adds one
+through the entry-point group ``chipmunk.providers``, e.g. in its
+pyproject.toml::
+
+    [project.entry-points."chipmunk.providers"]
+    example = "chipmunk_example:ExampleProvider"
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from .. import events
+from ..config import Option
+from ..errors import TemporaryError, UpdateError
+
+log = logging.getLogger("chipmunk.client")
+
+ENTRY_POINT_GROUP = "chipmunk.providers"
+BUILTIN = {"linode": "chipmunk.providers.linode:LinodeProvider",
+           "hostsfile": "chipmunk.providers.hostsfile:HostsFileProvider"}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One DNS record a provider keeps: e.g. ``linode``, ``home.example.org``, ``A``."""
+
+    provider: str
+    name: str
+    rtype: str
+
+    @property
+    def key(self) -> str:
+        """The record's identity in the state file and in logs."""
+        return f"{self.provider} {self.name} {self.rtype}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    record: Record
+    #: "updated", "created", "unchanged" or, in a dry run, "would-update"
+    result: str
+    previous: str | None
+
+
+class DNSProvider:
+    """Base class of every provider: subclasses implement read() and write()."""
+
+    name: ClassVar[str]
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    def __init__(self, values: dict[str, Any], timeout: float) -> None:
+        """``values``: this provider's section, converted by its ``options``."""
+        self.values = values
+        self.timeout = timeout
+
+    def names(self) -> list[str]:
+        """The record names this provider keeps, as a person reads them."""
+        raise NotImplementedError
+
+    def read(self, record: Record) -> str | None:
+        """The record's current address, or None when it does not exist."""
+        raise NotImplementedError
+
+    def write(self, record: Record, address: str, exists: bool) -> None:
+        """Point the record at ``address`` (creating it when not ``exists``)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections; called when a config is replaced."""
+
+    def update(self, record: Record, address: str, dry_run: bool = False) -> Outcome:
+        """Bring ``record`` to ``address`` if it differs; log what happened.
+
+        Raises UpdateError (TemporaryError or PermanentError) on failure, after
+        logging it; any other exception from a provider is a garbled answer
+        and is reported as temporary.
+        """
+        fields = events.record_fields(record, address)
+        try:
+            current = self.read(record)
+            if current == address:
+                outcome = Outcome(record, "unchanged", current)
+            elif dry_run:
+                outcome = Outcome(record, "would-update", current)
+            else:
+                self.write(record, address, exists=current is not None)
+                outcome = Outcome(record, "updated" if current else "created", current)
+        except UpdateError as error:
+            events.log_event(log, "update-failed", f"{record.key}: {error}",
+                             level=logging.ERROR, **fields)
+            raise
+        except Exception as error:
+            wrapped = TemporaryError(f"{self.name}: unexpected answer: "
+                                     f"{type(error).__name__}: {error}")
+            events.log_event(log, "update-failed", f"{record.key}: {wrapped}",
+                             level=logging.ERROR, **fields)
+            raise wrapped from error
+        if outcome.result == "unchanged":
+            events.log_event(log, "dns-unchanged", f"{record.key} already points to "
+                             f"{address}", **fields)
+        elif outcome.result == "would-update":
+            log.info("%s: would change %s to %s (dry run)", record.key,
+                     current or "(missing)", address)
+        else:
+            events.log_event(log, "dns-updated", f"{record.key} {outcome.result}: "
+                             f"{current or '(missing)'} -> {address}",
+                             CHIPMUNK_OLD_IP=current or "", **fields)
+        return outcome
+
+
+def available() -> dict[str, str]:
+    """Provider name -> "module:Class", built-in first, then entry points."""
+    found = dict(BUILTIN)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry.name, entry.value)
+    return found
+
+
+def provider_class(name: str) -> type[DNSProvider]:
+    """The class registered as ``name``; KeyError lists the available ones."""
+    where = available().get(name)
+    if where is None:
+        raise KeyError(f"unknown provider {name!r} (available: "
+                       f"{', '.join(sorted(available()))})")
+    module_name, _, class_name = where.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(cls, type) and issubclass(cls, DNSProvider)):
+        raise KeyError(f"provider {name!r} ({where}) is not a DNSProvider")
+    return cls

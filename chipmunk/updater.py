@@ -1,0 +1,164 @@
+"""One discovery-and-update cycle, shared by ``once`` and the daemon.
+
+A record is updated when the address changed, when its last update failed,
+when a forced refresh is due (``max_interval``) or on ``--force`` -- not
+otherwise, so a timer run every few minutes calls no provider while nothing
+changes.  A record whose provider said a person must act ("needs
+attention") is left alone until its provider's configuration changes.
+Nothing is marked updated unless the provider confirmed it.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from . import events
+from .client_settings import ClientSettings
+from .client_state import (FAILED, NEEDS_ATTENTION, UNCHANGED, UPDATED, ClientState,
+                           RecordState, StateStore)
+from .discovery import discover, server_client
+from .errors import (EXIT_NOPERM, PermanentError, TemporaryError, UpdateError,
+                     worst_exit_code)
+from .providers import DNSProvider, Record, provider_class
+
+log = logging.getLogger("chipmunk.client")
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    address: str | None
+    exit_code: int
+    #: a temporary failure happened: the daemon should retry soon
+    temporary: bool
+    #: the longest Retry-After a peer asked for
+    retry_after: float | None
+    needs_attention: int
+
+
+def due_reason(record: RecordState, address: str, now: float, max_interval: float,
+               fingerprint: str, force: bool) -> str | None:
+    """Why ``record`` must be updated now, or None when it is up to date."""
+    if force:
+        return "forced"
+    if record.result == NEEDS_ATTENTION:
+        return "its configuration changed" if record.config != fingerprint else None
+    if record.retry_not_before is not None and now < record.retry_not_before:
+        return None
+    if record.address != address:
+        return "the address changed"
+    if record.result == FAILED:
+        return "the last update failed"
+    if record.updated_at is None or now - record.updated_at >= max_interval:
+        return "a refresh is due"
+    return None
+
+
+def record_type(address: str) -> str:
+    return "AAAA" if ipaddress.ip_address(address).version == 6 else "A"
+
+
+class Updater:
+    """Holds the providers and the server connection for one loaded config."""
+
+    def __init__(self, settings: ClientSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.store = StateStore(settings.state_dir)
+        self.clock = clock
+        self.web = server_client(settings)
+        self.providers: dict[str, DNSProvider] = {
+            name: provider_class(name)(settings.provider_values[name], settings.timeout)
+            for name in settings.providers}
+
+    def close(self) -> None:
+        self.web.close()
+        for provider in self.providers.values():
+            provider.close()
+
+    def records(self, address: str) -> list[tuple[DNSProvider, Record]]:
+        rtype = record_type(address)
+        return [(provider, Record(name, record_name, rtype))
+                for name, provider in self.providers.items()
+                for record_name in provider.names()]
+
+    def cycle(self, dry_run: bool = False, force: bool = False) -> CycleResult:
+        state = self.store.load()
+        now = self.clock()
+        try:
+            address = str(discover(self.settings, self.web))
+        except UpdateError as error:
+            log.error("cannot learn the public address: %s", error)
+            state.checked_at, state.last_error = now, str(error)
+            if not dry_run:
+                self.store.save(state)
+            return CycleResult(None, error.exit_code, error.temporary,
+                               getattr(error, "retry_after", None), 0)
+        if address != state.address:
+            events.log_event(log, "ip-changed", f"public address is now {address}"
+                             + (f" (was {state.address})" if state.address else ""),
+                             CHIPMUNK_IP=address, CHIPMUNK_OLD_IP=state.address or "")
+            if not dry_run:
+                state.address, state.address_changed_at = address, now
+        state.checked_at, state.last_error = now, None
+        result = self._update_records(state, address, now, dry_run, force)
+        if not dry_run:
+            self.store.save(state)
+        return result
+
+    def _update_records(self, state: ClientState, address: str, now: float,
+                        dry_run: bool, force: bool) -> CycleResult:
+        codes: list[int] = []
+        retry_after: float | None = None
+        temporary = False
+        for provider, record in self.records(address):
+            saved = state.record(record.key)
+            fingerprint = self.settings.fingerprint(record.provider)
+            reason = due_reason(saved, address, now, self.settings.max_interval,
+                                fingerprint, force)
+            if reason is None:
+                if saved.result == NEEDS_ATTENTION:
+                    log.debug("%s still needs attention: %s", record.key, saved.error)
+                    codes.append(saved.exit_code or EXIT_NOPERM)
+                else:
+                    log.debug("%s is up to date", record.key)
+                continue
+            log.debug("updating %s: %s", record.key, reason)
+            try:
+                outcome = provider.update(record, address, dry_run)
+            except TemporaryError as error:
+                temporary = True
+                codes.append(error.exit_code)
+                if error.retry_after:
+                    retry_after = max(retry_after or 0.0, error.retry_after)
+                if not dry_run:
+                    _failed(saved, now, str(error), error.retry_after)
+                continue
+            except PermanentError as error:
+                codes.append(error.exit_code)
+                if not dry_run:
+                    _needs_attention(saved, now, str(error), fingerprint, error.exit_code)
+                log.error("%s needs attention: not retried until [%s] changes "
+                          "(or chipmunk-client once --force)", record.key, record.provider)
+                continue
+            if not dry_run:
+                saved.address, saved.updated_at, saved.attempted_at = address, now, now
+                saved.result = UNCHANGED if outcome.result == "unchanged" else UPDATED
+                saved.error = saved.config = saved.retry_not_before = saved.exit_code = None
+        attention = sum(1 for _, record in self.records(address)
+                        if state.record(record.key).result == NEEDS_ATTENTION)
+        return CycleResult(address, worst_exit_code(codes), temporary, retry_after,
+                           attention)
+
+
+def _failed(saved: RecordState, now: float, error: str, retry_after: float | None) -> None:
+    saved.result, saved.error, saved.attempted_at = FAILED, error, now
+    saved.retry_not_before = now + retry_after if retry_after else None
+
+
+def _needs_attention(saved: RecordState, now: float, error: str, fingerprint: str,
+                     exit_code: int) -> None:
+    saved.result, saved.error, saved.attempted_at = NEEDS_ATTENTION, error, now
+    saved.config, saved.exit_code = fingerprint, exit_code

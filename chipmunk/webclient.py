@@ -1,0 +1,105 @@
+"""HTTP for the client and the providers: timeouts, User-Agent, error classes.
+
+Every request has a timeout.  Failures become :mod:`chipmunk.errors`
+exceptions the same way for every peer: no connection, timeouts, 429 and 5xx
+are temporary; 401 and 403 mean the credentials were refused; a TLS
+verification failure needs a person.  The peer's own error text is kept,
+because it is usually the most precise explanation there is.
+"""
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from typing import Callable
+from urllib.parse import urlsplit
+
+import requests
+
+from . import __version__
+from .errors import EXIT_UNAVAILABLE, PermanentError, TemporaryError
+
+USER_AGENT = f"chipmunk/{__version__} (dynamic DNS client; +https://github.com/chipmunk-ddns)"
+DetailFn = Callable[[requests.Response], str]
+
+
+def short_body(response: requests.Response) -> str:
+    text = " ".join(response.text.split())
+    return text[:200] + ("…" if len(text) > 200 else "")
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds or an HTTP date (RFC 9110); None if absent or bad."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+class WebClient:
+    """A requests session with Chipmunk's timeouts and error rules."""
+
+    def __init__(self, timeout: float, verify: bool | str = True,
+                 tls_hint: str = "") -> None:
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.verify = verify
+        self.tls_hint = tls_hint
+
+    def request(self, method: str, url: str, service: str,
+                detail: DetailFn = short_body, **kwargs) -> requests.Response:
+        """Send; raise TemporaryError or PermanentError for unusable answers.
+
+        Returns responses with any other status (2xx, 404, 400, ...) for the
+        caller to interpret.
+        """
+        host = urlsplit(url).netloc.rpartition("@")[2]
+        try:
+            response = self.session.request(method, url, timeout=self.timeout,
+                                            allow_redirects=False, **kwargs)
+        except requests.exceptions.SSLError as error:
+            raise PermanentError(f"{service}: TLS verification of {host} failed "
+                                 f"({_reason(error)}){self.tls_hint}",
+                                 EXIT_UNAVAILABLE) from None
+        except requests.Timeout:
+            raise TemporaryError(f"{service}: no answer from {host} within "
+                                 f"{self.timeout:g}s") from None
+        except requests.RequestException as error:
+            raise TemporaryError(f"{service}: cannot reach {host}: {_reason(error)}") \
+                from None
+        if response.status_code == 429:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            raise TemporaryError(f"{service}: rate limited (429){_wait_text(wait)}: "
+                                 f"{detail(response)}", retry_after=wait)
+        if response.status_code >= 500:
+            raise TemporaryError(f"{service}: {host} answered {response.status_code}: "
+                                 f"{detail(response)}")
+        if response.status_code in (401, 403):
+            raise PermanentError(f"{service}: credentials refused "
+                                 f"({response.status_code}): {detail(response)}")
+        return response
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _wait_text(wait: float | None) -> str:
+    return f", retry after {wait:g}s" if wait is not None else ""
+
+
+def _reason(error: Exception) -> str:
+    """The useful part of a requests/urllib3 error ("[Errno 111] Connection
+    refused", "certificate verify failed: ...") without the pool noise."""
+    text = str(error)
+    for pattern in (r"\[Errno -?\d+\] [^'\")]+", r"certificate verify failed: [^'\"(]+",
+                    r"hostname mismatch[^'\"]*", r"[A-Z_]*ERROR[^'\"]*"):
+        match = re.search(pattern, text)
+        if match:
+            return match.group(0).strip()
+    return text
