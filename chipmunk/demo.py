@@ -1,8 +1,11 @@
 """``make run``: the main job on embedded defaults, on loopback, then cleaned up.
 
 Starts chipmunk-server on its default address (127.0.0.1:8080) with a demo
-user (hashed password) and a temporary state directory, asks it what a
-client would ask, shows the answers and the ``.cm`` file, and stops it.
+user (hashed password) and a temporary state directory, shows its answers,
+then runs ``chipmunk-client once`` against it with the hostsfile provider and
+shows what the client learned and wrote: the ``.cm`` file on the server side,
+the hosts file and the client's status.  Everything is stopped and removed
+at the end.
 """
 from __future__ import annotations
 
@@ -47,32 +50,55 @@ def wait_until_serving(server: subprocess.Popen, timeout: float = 15) -> None:
     raise SystemExit(f"chipmunk-server did not answer on {ADDRESS} within {timeout}s")
 
 
+def client(config: Path, *args: str) -> int:
+    print(f"== chipmunk-client {' '.join(args)}", flush=True)
+    done = subprocess.run([sys.executable, "-m", "chipmunk.client_cli", "--config",
+                           str(config), *args], timeout=60)
+    print(f"   (exit status {done.returncode})")
+    return done.returncode
+
+
+def write_configs(temp: Path) -> tuple[Path, Path, Path, Path]:
+    server_state, client_state = temp / "server-state", temp / "client-state"
+    server_state.mkdir()
+    server_config, client_config = temp / "server.ini", temp / "client.ini"
+    hosts = temp / "hosts"
+    server_config.write_text(f"[Paths]\nclient_update_dir = {server_state}\n\n"
+                             f"[Users]\n{USER} = {hash_password(PASSWORD)}\n")
+    client_config.write_text(
+        f"[Global]\nupdate_dns = yes\nstate_dir = {client_state}\n\n"
+        f"[ChipmunkAPIServer]\nusername = {USER}\npassword = {PASSWORD}\n"
+        f"method = set\nendpoint = http://{ADDRESS}\n\n"
+        f"[dDNS]\nprovider = hostsfile\n\n"
+        f"[hostsfile]\npath = {hosts}\nnames = home.example.lan home\n")
+    client_config.chmod(0o600)
+    return server_config, client_config, server_state, hosts
+
+
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="chipmunk-demo-") as temp:
-        state = Path(temp) / "state"
-        state.mkdir()
-        config = Path(temp) / "server.ini"
-        config.write_text(f"[Paths]\nclient_update_dir = {state}\n\n"
-                          f"[Users]\n{USER} = {hash_password(PASSWORD)}\n")
-        print(f"== {config}\n{config.read_text()}")
+    with tempfile.TemporaryDirectory(prefix="chipmunk-demo-") as temp_name:
+        server_config, client_config, server_state, hosts = write_configs(Path(temp_name))
+        print(f"== {server_config}\n{server_config.read_text()}")
         server = subprocess.Popen([sys.executable, "-m", "chipmunk.server_cli",
-                                   "--config", str(config)])
+                                   "--config", str(server_config)])
         try:
             wait_until_serving(server)
             for method, path, password in [
                     ("GET", "/get/ip", PASSWORD), ("GET", "/get/ip.json", PASSWORD),
-                    ("GET", "/ip", PASSWORD), ("POST", "/set", PASSWORD),
-                    ("POST", "/set", PASSWORD), ("GET", "/get/ip", "wrong")]:
+                    ("GET", "/ip", PASSWORD), ("GET", "/get/ip", "wrong")]:
                 print(f"== {method} {path} as {USER}:{password}\n"
                       f"{request(path, method, password)}")
-            cm_file = state / f"{USER}.cm"
-            print(f"== {cm_file}: {cm_file.read_text()!r}")
-            print(f"== {state}: {sorted(p.name for p in state.iterdir())}")
+            print(f"== {client_config}\n{client_config.read_text()}")
+            codes = [client(client_config, "once"), client(client_config, "once"),
+                     client(client_config, "status")]
+            cm_file = server_state / f"{USER}.cm"
+            print(f"== server side {cm_file}: {cm_file.read_text()!r}")
+            print(f"== client side {hosts}:\n{hosts.read_text()}", end="")
         finally:
             server.send_signal(signal.SIGTERM)
             code = server.wait(timeout=15)
         print(f"== chipmunk-server stopped with exit status {code}")
-        return code
+        return max([code, *codes])
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ class Updater:
         if address != state.address:
             events.log_event(log, "ip-changed", f"public address is now {address}"
                              + (f" (was {state.address})" if state.address else ""),
-                             CHIPMUNK_IP=address, CHIPMUNK_OLD_IP=state.address or "")
+                             CHIPMUNK_IP=address,
+                             **({"CHIPMUNK_OLD_IP": state.address} if state.address else {}))
             if not dry_run:
                 state.address, state.address_changed_at = address, now
         state.checked_at, state.last_error = now, None
@@ -127,7 +128,7 @@ class Updater:
                 continue
             log.debug("updating %s: %s", record.key, reason)
             try:
-                outcome = provider.update(record, address, dry_run)
+                outcome = provider.update(record, address, dry_run, force)
             except TemporaryError as error:
                 temporary = True
                 codes.append(error.exit_code)

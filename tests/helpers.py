@@ -26,7 +26,8 @@ def basic(username: str, password: str) -> str:
 def child_env(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("NOTIFY_SOCKET", "LISTEN_", "WATCHDOG_",
-                                  "JOURNAL_STREAM", "STATE_DIRECTORY"))}
+                                  "JOURNAL_STREAM", "STATE_DIRECTORY",
+                                  "CREDENTIALS_DIRECTORY"))}
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)
     return env
@@ -147,3 +148,21 @@ def server_config(state_dir: Path, users: str = "alice = wonderland\n",
     return (f"[Paths]\nclient_update_dir = {state_dir}\n\n"
             f"[Server]\nlisten = {listen}\n{server}\n"
             f"[Users]\n{users}")
+
+
+def client_config(endpoint: str, state_dir: Path, providers: str = "",
+                  extra: str = "", password: str = "wonderland",
+                  method: str = "get") -> str:
+    """A client config in the original's format, plus state_dir for the test."""
+    return (f"[Global]\nupdate_dns = {'yes' if providers else 'no'}\n"
+            f"state_dir = {state_dir}\n\n"
+            f"[ChipmunkAPIServer]\nusername = alice\npassword = {password}\n"
+            f"method = {method}\nendpoint = {endpoint}\ntimeout = 5\n\n"
+            f"[dDNS]\nprovider = {providers}\n\n{extra}")
+
+
+def run_client(config: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``chipmunk-client --config CONFIG ARGS`` in a child process."""
+    return subprocess.run([sys.executable, "-m", "chipmunk.client_cli", "--config",
+                           str(config), *args], env=child_env(**env), capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)

@@ -81,8 +81,9 @@ class DNSProvider:
     def close(self) -> None:
         """Release connections; called when a config is replaced."""
 
-    def update(self, record: Record, address: str, dry_run: bool = False) -> Outcome:
-        """Bring ``record`` to ``address`` if it differs; log what happened.
+    def update(self, record: Record, address: str, dry_run: bool = False,
+               force: bool = False) -> Outcome:
+        """Bring ``record`` to ``address`` if it differs (or ``force``); log it.
 
         Raises UpdateError (TemporaryError or PermanentError) on failure, after
         logging it; any other exception from a provider is a garbled answer
@@ -91,7 +92,7 @@ class DNSProvider:
         fields = events.record_fields(record, address)
         try:
             current = self.read(record)
-            if current == address:
+            if current == address and not force:
                 outcome = Outcome(record, "unchanged", current)
             elif dry_run:
                 outcome = Outcome(record, "would-update", current)
@@ -117,7 +118,7 @@ class DNSProvider:
         else:
             events.log_event(log, "dns-updated", f"{record.key} {outcome.result}: "
                              f"{current or '(missing)'} -> {address}",
-                             CHIPMUNK_OLD_IP=current or "", **fields)
+                             **({"CHIPMUNK_OLD_IP": current} if current else {}), **fields)
         return outcome
 
 

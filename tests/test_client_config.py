@@ -1,0 +1,172 @@
+"""The client's configuration: the original format, errors, secrets, the sample."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chipmunk import client_settings
+from chipmunk.client_settings import describe, load_settings
+from chipmunk.config import ConfigError
+from helpers import REPO, run_client
+
+ORIGINAL = Path(__file__).parent / "fixtures" / "original-cmclient.ini"
+SAMPLE = REPO / "chipmunk" / "samples" / "client.ini"
+MINIMAL = ("[ChipmunkAPIServer]\nusername = u\npassword = p\n"
+           "endpoint = https://chipmunk.example.org\n")
+
+
+def write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "client.ini"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_original_file_loads_with_deprecations_warned(tmp_path):
+    path = tmp_path / "cmclient.ini"
+    shutil.copy(ORIGINAL, path)
+    path.chmod(0o600)
+    settings = load_settings(path)
+    assert settings.endpoint == "https://api.chipmunkserver.tld:8080"
+    assert (settings.username, settings.password, settings.method) == (
+        "barney", "s3kR3T", "get")
+    assert settings.interval == 300 and settings.providers == ("linode",)
+    linode = settings.provider_values["linode"]
+    assert linode["endpoint"] == "https://api.linode.com/v4", "v3-era root means v4"
+    assert (linode["host"], linode["domain"]) == ("myhouse", "cooldomain.com")
+    warnings = "\n".join(settings.warnings)
+    assert "[Global] daemonize is deprecated" in warnings
+    assert "[Daemon] pidfile is deprecated" in warnings
+    assert "[Daemon] logfile is deprecated" in warnings
+    assert settings.logfile == Path("/var/log/chipmunkclient.log"), "still honoured"
+
+
+def test_original_update_dns_no_needs_no_provider_section(tmp_path):
+    settings = load_settings(write(tmp_path, MINIMAL + "[Global]\nupdate_dns = no\n"
+                                   "[dDNS]\nprovider = linode\n"))
+    assert settings.providers == ()
+
+
+def test_defaults(tmp_path, monkeypatch):
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    settings = load_settings(write(tmp_path, MINIMAL))
+    assert settings.state_dir == Path("/var/lib/chipmunk-client")
+    assert (settings.interval, settings.max_interval, settings.timeout) == (300, 604800, 10)
+    assert settings.tls_verify is True and settings.warnings == ()
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
+    assert load_settings(write(tmp_path, MINIMAL)).state_dir == tmp_path
+
+
+def test_schemeless_endpoint_means_http_and_warns_off_loopback(tmp_path):
+    settings = load_settings(write(tmp_path, MINIMAL.replace(
+        "https://chipmunk.example.org", "chipmunk.example.org:8080")))
+    assert settings.endpoint == "http://chipmunk.example.org:8080"
+    assert "password travels unencrypted" in settings.warnings[0]
+    local = load_settings(write(tmp_path, MINIMAL.replace(
+        "https://chipmunk.example.org", "127.0.0.1:8080")))
+    assert local.warnings == ()
+
+
+@pytest.mark.parametrize("text, words", [
+    ("", "[ChipmunkAPIServer] username: required key is missing"),
+    (MINIMAL + "[Global]\nupdate_dns = maybe\n", "[Global] update_dns = 'maybe': "
+     "expected yes or no"),
+    (MINIMAL.replace("endpoint = https://chipmunk.example.org", "endpoint = ftp://x"),
+     "[ChipmunkAPIServer] endpoint = 'ftp://x': expected a URL"),
+    (MINIMAL + "method = put\n", "[ChipmunkAPIServer] method = 'put': expected get or set"),
+    (MINIMAL + "tls_verify = /nonexistent/ca.pem\n",
+     "tls_verify = '/nonexistent/ca.pem': expected yes, no, or the path of a CA file"),
+    (MINIMAL + "[Daemon]\ninterval = soon\n", "[Daemon] interval = 'soon': expected a "
+     "duration"),
+    (MINIMAL + "[dDNS]\nprovider = godaddy\n", "[dDNS] provider = 'godaddy': unknown "
+     "provider 'godaddy' (available: hostsfile, linode"),
+    (MINIMAL + "[dDNS]\nprovider = linode\n[linode]\ndomain = example.org\n",
+     "[linode] api_key: required key is missing"),
+    (MINIMAL + "[dDNS]\nprovider = linode\n[linode]\napi_key = k\ndomain = x\nttl = -1\n",
+     "[linode] ttl = '-1': expected a number from 0 to 2419200"),
+    (MINIMAL + "[linode]\napi_kee = x\n", "[linode] api_kee = 'x': unknown key"),
+    (MINIMAL + "[cloudflare]\n", "[cloudflare]: unknown section"),
+    (MINIMAL + "password_file = /x\n", "give password or password_file, not both"),
+])
+def test_errors_name_file_section_key_and_value(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert str(caught.value).startswith(str(path))
+    assert words in str(caught.value)
+
+
+def test_secret_values_are_never_shown_in_errors(tmp_path):
+    path = write(tmp_path, MINIMAL + "[dDNS]\nprovider = linode\n[linode]\n"
+                 "api_key =   \ndomain = example.org\n")
+    with pytest.raises(ConfigError, match=r"\[linode\] api_key = '\*\*\*\*': must not"):
+        load_settings(path)
+
+
+def test_secrets_from_files_and_credentials(tmp_path, monkeypatch):
+    (tmp_path / "password").write_text("from-a-file\n")
+    text = MINIMAL.replace("password = p", f"password_file = {tmp_path / 'password'}")
+    text += "[dDNS]\nprovider = linode\n[linode]\ndomain = example.org\n"
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "linode.api_key").write_text("from-a-credential")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    settings = load_settings(write(tmp_path, text, mode=0o644))
+    assert settings.password == "from-a-file"
+    assert settings.provider_values["linode"]["api_key"] == "from-a-credential"
+    assert settings.warnings == (), "no secret in the file, no warning"
+
+
+def test_missing_secret_file_names_it(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("password = p", "password_file = /no/such"))
+    with pytest.raises(ConfigError, match=r"\[ChipmunkAPIServer\] password_file = "
+                       r"'/no/such': cannot read the secret"):
+        load_settings(path)
+
+
+def test_readable_file_holding_a_secret_warns(tmp_path):
+    settings = load_settings(write(tmp_path, MINIMAL, mode=0o644))
+    assert any("[ChipmunkAPIServer] password: this file holds a secret and others can "
+               "read it" in warning for warning in settings.warnings)
+
+
+def test_describe_masks_every_secret(tmp_path):
+    settings = load_settings(write(tmp_path, MINIMAL + "[dDNS]\nprovider = linode, "
+                                   "hostsfile\n[linode]\napi_key = tok\ndomain = d.org\n"
+                                   "[hostsfile]\npath = /tmp/h\nnames = a b\n"))
+    text = describe(settings)
+    assert "password = ********" in text and "api_key = ********" in text
+    assert "tok" not in text.replace("token", "") and "= p\n" not in text
+    assert "names = a b" in text
+
+
+def test_shipped_sample_is_the_rendered_schema():
+    assert SAMPLE.read_text() == client_settings.render_sample(), \
+        "regenerate with: chipmunk-client sample-config > chipmunk/samples/client.ini"
+
+
+def test_sample_shows_every_key(tmp_path):
+    keys = set(re.findall(r"(?m)^#(\w+) =", SAMPLE.read_text()))
+    declared = {option.key for option in client_settings.build_schema().options
+                if not option.deprecated}
+    secrets = {f"{o.key}_file" for o in client_settings.build_schema().options if o.secret}
+    assert keys == declared | secrets
+
+
+def test_check_exits_78_with_one_line(tmp_path):
+    path = write(tmp_path, MINIMAL + "[Daemon]\ninterval = 1\n")
+    result = run_client(path, "check")
+    assert result.returncode == 78
+    assert result.stderr == (f"error: {path} [Daemon] interval = '1': expected a "
+                             "duration from 10s to 86400s\n")
+
+
+def test_help_explains_commands_and_exit_codes():
+    result = run_client(Path("/nonexistent"), "--help")
+    assert result.returncode == 0
+    for words in ("once [--dry-run] [--force]", "status", "75 temporary failure",
+                  "77 credentials refused", "78 configuration error"):
+        assert words in result.stdout
