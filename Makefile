@@ -2,7 +2,8 @@
 #   make test    install what is missing (apt, then a venv), run every test twice:
 #                on Debian's own python3-* packages and on the latest PyPI releases
 #   make run     the main job on embedded defaults, on loopback
-#   make bench   load benchmarks against nginx on loopback (wrk)
+#   make bench   chipmunk-server against nginx under wrk; chipmunk-client's start-up,
+#                memory and idle cost beside plain python3
 
 SHELL := /bin/bash
 PYTHON_DEBIAN := /usr/bin/python3
@@ -62,6 +63,7 @@ run: apt-test
 
 bench: apt-bench
 	$(PYTHON_DEBIAN) -m benchmarks.server_bench
+	$(PYTHON_DEBIAN) -m benchmarks.client_bench
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -23,6 +23,7 @@ from .providers import available, provider_class
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/client.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk-client"
 SECRET_MASK = "********"
+MIN_SENSIBLE_INTERVAL = 30.0
 
 
 def default_state_dir() -> Path:
@@ -96,7 +97,7 @@ BASE_OPTIONS = [
         "path of the CA certificate (PEM) that signed it.")),
     Option("ChipmunkAPIServer", "timeout", bounded_duration(1, 300), "10", help=(
         "Seconds to wait for any answer, from the server or a provider.")),
-    Option("Daemon", "interval", bounded_duration(10, 86400), "300", help=(
+    Option("Daemon", "interval", bounded_duration(0.1, 86400), "300", help=(
         "Seconds between checks in the daemon (chipmunk-client run).  The timer\n"
         "unit sets the pace of one-shot runs.")),
     Option("Daemon", "pidfile", deprecated="systemd tracks the process; no PID file "
@@ -166,6 +167,9 @@ def load_settings(path: str | os.PathLike) -> ClientSettings:
         warnings.append(f"{path}: [ChipmunkAPIServer] tls_verify = no: the server's "
                         "certificate is not checked; anyone on the path can read the "
                         "password.  Prefer tls_verify = /path/to/ca.pem")
+    if daemon["interval"] < MIN_SENSIBLE_INTERVAL:
+        warnings.append(f"{path}: [Daemon] interval = {daemon['interval']:g}: checking more "
+                        f"often than every {MIN_SENSIBLE_INTERVAL:g}s only loads the server")
     if daemon["logfile"] is not None:
         warnings.append(f"{path}: [Daemon] logfile is deprecated (the journal keeps the "
                         "logs: journalctl -u chipmunk-client); still written for now")

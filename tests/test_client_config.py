@@ -157,11 +157,11 @@ def test_sample_shows_every_key(tmp_path):
 
 
 def test_check_exits_78_with_one_line(tmp_path):
-    path = write(tmp_path, MINIMAL + "[Daemon]\ninterval = 1\n")
+    path = write(tmp_path, MINIMAL + "[Daemon]\ninterval = 0\n")
     result = run_client(path, "check")
     assert result.returncode == 78
-    assert result.stderr == (f"error: {path} [Daemon] interval = '1': expected a "
-                             "duration from 10s to 86400s\n")
+    assert result.stderr == (f"error: {path} [Daemon] interval = '0': expected a "
+                             "duration from 0.1s to 86400s\n")
 
 
 def test_help_explains_commands_and_exit_codes():
