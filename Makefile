@@ -17,9 +17,15 @@ APT_RUNTIME := python3 python3-cheroot python3-requests python3-systemd python3-
 APT_TEST := python3-pytest python3-trustme python3-venv python3-dev libsystemd-dev \
             pkg-config gcc curl
 APT_BENCH := wrk nginx-light
+APT_DEB := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
+           lintian fakeroot git
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' chipmunk/__init__.py)
+DEB_TREE := build/deb/chipmunk-$(VERSION)
+# Debian's own tools and python3, whatever else is first on PATH (pyenv, a venv).
+SYSTEM_PATH := /usr/sbin:/usr/bin:/sbin:/bin
 PYPI_PACKAGES := cheroot requests systemd-python dnspython pytest trustme
 
-.PHONY: test test-debian test-pypi run bench apt-test apt-bench venv clean
+.PHONY: test test-debian test-pypi run bench deb apt-test apt-bench apt-deb venv clean
 
 # apt-get only when something is missing, so a prepared machine needs no network.
 define apt_install
@@ -38,6 +44,21 @@ apt-test:
 
 apt-bench:
 	$(call apt_install,$(APT_RUNTIME) $(APT_BENCH))
+
+apt-deb:
+	$(call apt_install,$(APT_RUNTIME) $(APT_DEB))
+
+# The three .debs from a clean export of the tree (tracked and new files, nothing
+# ignored), with packaging/debian copied to ./debian as dpkg-buildpackage wants.
+deb: apt-deb
+	rm -rf build/deb && mkdir -p $(DEB_TREE)
+	git ls-files --cached --others --exclude-standard | while read -r f; do \
+	    [ -e "$$f" ] && echo "$$f"; done | tar -cf - -T - | tar -C $(DEB_TREE) -xf -
+	cp -r packaging/debian $(DEB_TREE)/debian
+	cd $(DEB_TREE) && PATH=$(SYSTEM_PATH) dpkg-buildpackage -us -uc -b >../build.log 2>&1 \
+	    || { tail -40 ../build.log; exit 1; }
+	PATH=$(SYSTEM_PATH) lintian --fail-on error,warning --info build/deb/*.changes
+	@ls -1 build/deb/*.deb
 
 # The stamp records what was installed; delete .venv to take newer PyPI releases.
 $(VENV)/.installed: pyproject.toml | apt-test

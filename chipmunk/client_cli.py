@@ -104,7 +104,7 @@ COMMANDS = {"once": once, "run": run, "check": check, "status": status,
             "sample-config": sample_config}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = base_parser("chipmunk-client", DESCRIPTION,
                          client_settings.DEFAULT_CONFIG_PATH)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -117,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
                        ("status", "show the state"),
                        ("sample-config", "print a commented config")):
         commands.add_parser(name, help=text)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return run_command("chipmunk-client", args, COMMANDS[args.command])
 
 

@@ -74,12 +74,16 @@ COMMANDS = {"serve": serve, "check": check, "hash-password": hash_password_comma
             "sample-config": sample_config}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = base_parser("chipmunk-server", DESCRIPTION,
                          server_settings.DEFAULT_CONFIG_PATH)
     parser.add_argument("command", nargs="?", default="serve", choices=COMMANDS,
                         help="what to do (default: serve)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return run_command("chipmunk-server", args, COMMANDS[args.command])
 
 

@@ -1,0 +1,114 @@
+"""Man pages generated from the programs themselves, so they cannot drift.
+
+chipmunk-server(8) and chipmunk-client(8) are the programs' ``--help``;
+chipmunk-server.ini(5) and chipmunk-client.ini(5) are their config schemas,
+the same declarations that validate a file and render the sample configs.
+Used at package build time: ``python3 -m chipmunk.manpages OUTPUT_DIR``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__, client_cli, client_settings, server_cli, server_settings
+from .config import Schema
+
+DATE = "2026-11-25"
+
+
+def escape(text: str) -> str:
+    """Plain text made safe for roff: backslashes, leading dots and quotes."""
+    lines = []
+    for line in text.replace("\\", "\\e").replace("-", "\\-").splitlines():
+        lines.append("\\&" + line if line.startswith((".", "'")) else line)
+    return "\n".join(lines)
+
+
+def header(name: str, section: int, summary: str) -> list[str]:
+    return [f'.TH "{name.upper()}" "{section}" "{DATE}" "chipmunk {__version__}" '
+            '"Chipmunk"', ".SH NAME", f"{escape(name)} \\- {escape(summary)}"]
+
+
+def program_page(name: str, parser: argparse.ArgumentParser, summary: str,
+                 config_page: str) -> str:
+    lines = header(name, 8, summary)
+    lines += [".SH SYNOPSIS", ".nf", escape(parser.format_usage().replace("usage: ", "")
+                                            .strip()), ".fi",
+              ".SH DESCRIPTION", ".nf", escape(parser.format_help().split("\n\n", 1)[1]
+                                                 .rstrip()), ".fi",
+              ".SH FILES", f"\\fI{escape(parser.get_default('config'))}\\fR",
+              ".SH SEE ALSO", f"\\fB{escape(config_page)}\\fR(5), \\fBsystemctl\\fR(1), "
+              "\\fBjournalctl\\fR(1)"]
+    return "\n".join(lines) + "\n"
+
+
+def config_page(name: str, schema: Schema, summary: str, program: str,
+                extra: dict[str, str] | None = None) -> str:
+    lines = header(name, 5, summary)
+    lines += [".SH DESCRIPTION",
+              escape(f"The configuration of {program}: an INI file of [sections] with "
+                     "key = value lines. Values are taken literally (no interpolation); "
+                     "keys keep their case. Every key is optional unless it has no "
+                     "default. An unknown section or key is an error that names the "
+                     "file, the section, the key and the value."),
+              ".PP", escape(f"{program} sample-config prints a commented file with every "
+                            "key and its default.")]
+    for section in schema.sections:
+        lines += [".SH " + escape(f"[{section}]")]
+        for text in (schema.section_help.get(section), schema.free_sections.get(section),
+                     (extra or {}).get(section)):
+            if text:
+                lines += [".PP", escape(" ".join(text.split()))]
+        for option in schema.options:
+            if option.section != section:
+                continue
+            lines += [".TP", f"\\fB{escape(option.key)}\\fR"]
+            if option.deprecated:
+                lines.append(escape(f"Deprecated, accepted and ignored: {option.deprecated}."))
+                continue
+            default = option.shown_default
+            lines.append(escape(" ".join(option.help.split())))
+            lines.append(escape(f"Default: {default}." if default else
+                                "Required." if option.default is None and
+                                option.default_factory is None else "Default: empty."))
+            if option.secret:
+                lines.append(escape(f"Instead of the value itself, {option.key}_file = PATH "
+                                    "names a file holding it, or the systemd credential "
+                                    f"{option.credential_name} provides it."))
+    lines += [".SH SEE ALSO", f"\\fB{escape(program)}\\fR(8)"]
+    return "\n".join(lines) + "\n"
+
+
+def pages() -> dict[str, str]:
+    return {
+        "chipmunk-server.8": program_page(
+            "chipmunk-server", server_cli.build_parser(),
+            "tell HTTP clients their public IP address", "chipmunk-server.ini"),
+        "chipmunk-client.8": program_page(
+            "chipmunk-client", client_cli.build_parser(),
+            "keep DNS records pointing at this machine's public address",
+            "chipmunk-client.ini"),
+        "chipmunk-server.ini.5": config_page(
+            "chipmunk-server.ini", server_settings.SCHEMA,
+            "chipmunk-server configuration file", "chipmunk-server"),
+        "chipmunk-client.ini.5": config_page(
+            "chipmunk-client.ini", client_settings.build_schema(),
+            "chipmunk-client configuration file", "chipmunk-client"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 1:
+        print("usage: python3 -m chipmunk.manpages OUTPUT_DIR", file=sys.stderr)
+        return 64
+    directory = Path(args[0])
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in pages().items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
