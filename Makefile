@@ -17,6 +17,7 @@ APT_RUNTIME := python3 python3-cheroot python3-requests python3-systemd python3-
 APT_TEST := python3-pytest python3-trustme python3-venv python3-dev libsystemd-dev \
             pkg-config gcc curl
 APT_BENCH := wrk nginx-light
+APT_E2E := systemd-container curl
 APT_DEB := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
            lintian fakeroot git
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' chipmunk/__init__.py)
@@ -25,7 +26,7 @@ DEB_TREE := build/deb/chipmunk-$(VERSION)
 SYSTEM_PATH := /usr/sbin:/usr/bin:/sbin:/bin
 PYPI_PACKAGES := cheroot requests systemd-python dnspython pytest trustme
 
-.PHONY: test test-debian test-pypi run bench deb apt-test apt-bench apt-deb venv clean
+.PHONY: test test-debian test-pypi e2e run bench deb apt-test apt-bench apt-deb venv clean
 
 # apt-get only when something is missing, so a prepared machine needs no network.
 define apt_install
@@ -69,7 +70,12 @@ $(VENV)/.installed: pyproject.toml | apt-test
 
 venv: $(VENV)/.installed
 
-test: test-debian test-pypi
+test: test-debian test-pypi e2e
+
+# The packages on a booted systemd (systemd-nspawn on an overlay of /), as root.
+e2e: deb
+	$(call apt_install,$(APT_E2E))
+	tests/e2e/run.sh build/deb
 
 test-debian: apt-test
 	@echo "== tests on Debian's packages:" $$($(PYTHON_DEBIAN) -c 'import cheroot, requests; print("cheroot", cheroot.__version__, "requests", requests.__version__)')

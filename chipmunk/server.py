@@ -81,11 +81,13 @@ class Server:
         self.addresses = [describe(sock) for sock in self.sockets]
 
     def run(self) -> int:
+        # Handlers first: a SIGTERM during start-up is then a clean stop.
+        inbox = SignalInbox(SIGNALS)
         self.open_sockets()
         log.info("listening on %s", ", ".join(self.addresses))
         if self.settings.workers == 1:
-            return self._serve(SignalInbox(SIGNALS), self.notifier)
-        return self._supervise()
+            return self._serve(inbox, self.notifier)
+        return self._supervise(inbox)
 
     # -- serving (the single process, or each worker) --------------------
 
@@ -147,8 +149,7 @@ class Server:
 
     # -- supervising workers ----------------------------------------------
 
-    def _supervise(self) -> int:
-        inbox = SignalInbox(SIGNALS)
+    def _supervise(self, inbox: SignalInbox) -> int:
         #: pid -> index of the socket set it serves
         workers: dict[int, int] = {}
         for index in range(self.settings.workers):
