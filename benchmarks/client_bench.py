@@ -18,7 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .harness import free_port
 from .server_bench import start_chipmunk, stop
@@ -61,7 +63,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_daemon(config: Path, notify_path: Path) -> tuple[subprocess.Popen, socket.socket]:
+@contextmanager
+def running_daemon(config: Path, notify_path: Path
+                   ) -> Iterator[tuple[subprocess.Popen, socket.socket]]:
+    """``chipmunk-client run`` and its notify socket, stopped afterwards."""
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(notify_path))
     notify.settimeout(30)
@@ -69,7 +74,11 @@ def start_daemon(config: Path, notify_path: Path) -> tuple[subprocess.Popen, soc
                                str(config), "run"],
                               env=dict(os.environ, NOTIFY_SOCKET=str(notify_path)),
                               stderr=subprocess.DEVNULL)
-    return daemon, notify
+    try:
+        yield daemon, notify
+    finally:
+        stop(daemon)
+        notify.close()
 
 
 def wait_statuses(notify: socket.socket, count: int) -> None:
@@ -102,33 +111,25 @@ def main() -> int:
             print(f"python3 -c 'import requests' {requests_only * 1000:6.1f} ms  "
                   f"ratio {ours / requests_only:.1f}")
 
-            daemon, notify = start_daemon(client_config(directory, port, "0.1"),
-                                          directory / "daemon.sock")
-            try:
+            with running_daemon(client_config(directory, port, "0.1"),
+                                directory / "daemon.sock") as (daemon, notify):
                 wait_statuses(notify, 20)
                 early = proc_status(daemon.pid, "VmRSS")
                 wait_statuses(notify, CYCLES - 20)
                 late = proc_status(daemon.pid, "VmRSS")
-            finally:
-                stop(daemon)
-                notify.close()
             print(f"\n== daemon, {CYCLES} cycles at 0.1 s")
             print(f"resident after 20 cycles    {early / 1024:7.1f} MB")
             print(f"resident after {CYCLES} cycles   {late / 1024:7.1f} MB  (goal < 40 MB, "
                   f"growth {(late - early) / 1024:+.1f} MB)")
 
-            daemon, notify = start_daemon(client_config(directory, port, "3600"),
-                                          directory / "idle.sock")
-            try:
+            with running_daemon(client_config(directory, port, "3600"),
+                                directory / "idle.sock") as (daemon, notify):
                 wait_statuses(notify, 1)
                 cpu, switches = cpu_seconds(daemon.pid), proc_status(
                     daemon.pid, "voluntary_ctxt_switches")
                 time.sleep(IDLE_SECONDS)  # measuring an idle process: nothing to wait for
                 cpu = cpu_seconds(daemon.pid) - cpu
                 switches = proc_status(daemon.pid, "voluntary_ctxt_switches") - switches
-            finally:
-                stop(daemon)
-                notify.close()
             print(f"\n== daemon idle between checks for {IDLE_SECONDS:g} s, no watchdog")
             print(f"CPU time {cpu * 1000:.0f} ms, wake-ups {switches}  (goal: 0 wake-ups)")
         finally:
