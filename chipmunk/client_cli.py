@@ -79,8 +79,10 @@ def _when(timestamp: float | None) -> str:
 def status(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     state = StateStore(settings.state_dir).load()
-    print(f"address:      {state.address or 'unknown'} (since "
-          f"{_when(state.address_changed_at)})")
+    for rtype, label in (("A", "IPv4"), ("AAAA", "IPv6")):
+        if rtype in state.addresses or rtype == "A":
+            print(f"{label}:         {state.addresses.get(rtype, 'unknown')} (since "
+                  f"{_when(state.changed_at.get(rtype))})")
     print(f"last check:   {_when(state.checked_at)}"
           + (f": {state.last_error}" if state.last_error else ""))
     due = [record.updated_at + settings.max_interval for record in state.records.values()

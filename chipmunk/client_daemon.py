@@ -52,10 +52,11 @@ class Backoff:
 
 
 def status_text(result: CycleResult, delay: float) -> str:
-    text = f"Address {result.address or 'unknown'}; next check in {_human(delay)}"
+    addresses = ", ".join(result.addresses[t] for t in ("A", "AAAA") if t in result.addresses)
+    text = f"Address {addresses or 'unknown'}; next check in {_human(delay)}"
     if result.needs_attention:
         text += f"; {result.needs_attention} record(s) need attention"
-    elif result.temporary or result.address is None:
+    elif result.temporary or not result.addresses:
         text += " (retrying after a failure)"
     return text
 
@@ -86,7 +87,7 @@ class ClientDaemon:
         try:
             while True:
                 result = self.updater.cycle()
-                if result.temporary or result.address is None:
+                if result.temporary or not result.addresses:
                     delay = self.backoff.next_delay(result.retry_after)
                 else:
                     self.backoff.reset()

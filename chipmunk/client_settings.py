@@ -48,6 +48,27 @@ def to_server_endpoint(text: str) -> str:
     return url
 
 
+def to_optional_server_endpoint(text: str) -> str | None:
+    return to_server_endpoint(text) if text.strip() else None
+
+
+def to_ipv6_source(text: str) -> str:
+    """server, none, or interface:NAME."""
+    value = text.strip()
+    if value in ("server", "none"):
+        return value
+    if value.startswith("interface:") and value[len("interface:"):].strip():
+        return "interface:" + value[len("interface:"):].strip()
+    raise ValueError("expected server, none or interface:NAME (e.g. interface:eth0)")
+
+
+def to_record_types(text: str) -> tuple[str, ...]:
+    types = tuple(dict.fromkeys(t.upper() for t in text.replace(",", " ").split()))
+    if not types or any(t not in ("A", "AAAA") for t in types):
+        raise ValueError("expected A, AAAA, or A, AAAA")
+    return types
+
+
 def to_tls_verify(text: str) -> bool | str:
     """yes, no, or the path of a CA bundle in PEM format."""
     value = text.strip()
@@ -79,6 +100,10 @@ BASE_OPTIONS = [
         "Where the last address and each record's last update are kept.\n"
         "Default: $STATE_DIRECTORY when systemd sets it, else this."),
         default_factory=default_state_dir, default_text=DEFAULT_STATE_DIR),
+    Option("Global", "ipv6_source", to_ipv6_source, "server", help=(
+        "Where this machine's IPv6 address comes from: server (the answer of\n"
+        "endpoint6, or of endpoint when it is reached over IPv6), interface:NAME\n"
+        "(the interface's stable global address, never a temporary one), or none.")),
     Option("Global", "max_interval", bounded_duration(60), "7d", help=(
         "Update every record at least this often even when nothing changed\n"
         "(s, m, h, d or w suffix).")),
@@ -92,6 +117,9 @@ BASE_OPTIONS = [
     Option("ChipmunkAPIServer", "endpoint", to_server_endpoint, None, help=(
         "The chipmunk server's URL, e.g. https://chipmunk.example.org:8080\n"
         "(without a scheme: http).")),
+    Option("ChipmunkAPIServer", "endpoint6", to_optional_server_endpoint, "", help=(
+        "Optional: the same server reached over IPv6 only (an IPv6-only name or\n"
+        "a bracketed address), to learn the IPv6 address in the same cycle.")),
     Option("ChipmunkAPIServer", "tls_verify", to_tls_verify, "yes", help=(
         "Verify the server's certificate: yes, no (not recommended), or the\n"
         "path of the CA certificate (PEM) that signed it.")),
@@ -116,6 +144,8 @@ def build_schema() -> Schema:
     options = list(BASE_OPTIONS)
     for name in available():
         options.extend(provider_class(name).options)
+        options.append(Option(name, "record_types", to_record_types, "A", help=(
+            "Which records to keep: A (IPv4), AAAA (IPv6), or A, AAAA.")))
     return Schema(options, section_help={
         "Global": "Settings for every use.",
         "ChipmunkAPIServer": "The chipmunk server that tells this machine its address.",
@@ -128,11 +158,13 @@ class ClientSettings:
     path: str
     update_dns: bool
     state_dir: Path
+    ipv6_source: str
     max_interval: float
     username: str
     password: str
     method: str
     endpoint: str
+    endpoint6: str | None
     tls_verify: bool | str
     timeout: float
     interval: float
@@ -159,10 +191,11 @@ def load_settings(path: str | os.PathLike) -> ClientSettings:
     loaded = schema.convert(parser, path, unused_sections=unused)
     warnings = list(loaded.warnings)
     server, daemon = loaded.section("ChipmunkAPIServer"), loaded.section("Daemon")
-    host = urlsplit(server["endpoint"]).hostname or ""
-    if server["endpoint"].startswith("http://") and not _is_loopback(host):
-        warnings.append(f"{path}: [ChipmunkAPIServer] endpoint = {server['endpoint']!r}: "
-                        "the password travels unencrypted over plain http; use https")
+    for key in ("endpoint", "endpoint6"):
+        url = server[key] or ""
+        if url.startswith("http://") and not _is_loopback(urlsplit(url).hostname or ""):
+            warnings.append(f"{path}: [ChipmunkAPIServer] {key} = {url!r}: the password "
+                            "travels unencrypted over plain http; use https")
     if server["tls_verify"] is False:
         warnings.append(f"{path}: [ChipmunkAPIServer] tls_verify = no: the server's "
                         "certificate is not checked; anyone on the path can read the "
@@ -177,6 +210,7 @@ def load_settings(path: str | os.PathLike) -> ClientSettings:
     return ClientSettings(
         path=path, update_dns=update_dns,
         state_dir=loaded.get("Global", "state_dir") or default_state_dir(),
+        ipv6_source=loaded.get("Global", "ipv6_source"),
         max_interval=loaded.get("Global", "max_interval"), **server,
         interval=daemon["interval"], logfile=daemon["logfile"],
         providers=listed, provider_values={name: loaded.section(name) for name in listed},
@@ -213,10 +247,12 @@ def describe(settings: ClientSettings) -> str:
     lines = [f"# effective settings from {settings.path}",
              "[Global]", f"update_dns = {'yes' if settings.update_dns else 'no'}",
              f"state_dir = {settings.state_dir}",
+             f"ipv6_source = {settings.ipv6_source}",
              f"max_interval = {settings.max_interval:g}", "",
              "[ChipmunkAPIServer]", f"username = {settings.username}",
              f"password = {SECRET_MASK}", f"method = {settings.method}",
              f"endpoint = {settings.endpoint}",
+             f"endpoint6 = {settings.endpoint6 or ''}",
              f"tls_verify = {_yes_no(settings.tls_verify)}",
              f"timeout = {settings.timeout:g}", "",
              "[Daemon]", f"interval = {settings.interval:g}",

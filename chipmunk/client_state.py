@@ -43,8 +43,10 @@ class RecordState:
 
 @dataclass
 class ClientState:
-    address: str | None = None
-    address_changed_at: float | None = None
+    #: record type ("A", "AAAA") -> the last address learned for it
+    addresses: dict[str, str] = field(default_factory=dict)
+    #: record type -> when that address was first seen
+    changed_at: dict[str, float] = field(default_factory=dict)
     checked_at: float | None = None
     last_error: str | None = None
     records: dict[str, RecordState] = field(default_factory=dict)
@@ -62,8 +64,8 @@ class ClientState:
         if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
             raise ValueError("unknown format")
         records = {key: RecordState(**value) for key, value in document["records"].items()}
-        return cls(address=document["address"],
-                   address_changed_at=document["address_changed_at"],
+        return cls(addresses=dict(document["addresses"]),
+                   changed_at=dict(document["changed_at"]),
                    checked_at=document["checked_at"], last_error=document["last_error"],
                    records=records)
 

@@ -1,16 +1,20 @@
 """Asking the chipmunk server for this machine's public address.
 
 ``method = get`` asks ``/get/ip.json``; ``method = set`` asks ``/set``, which
-also has the server save the address.  Only an answer that parses as an IP
+also has the server save the address.  IPv6 comes from the same endpoint (when
+it is reached over IPv6), from ``endpoint6`` (always a plain get, so the
+``.cm`` file keeps the main address), or from a local interface.  Only an answer that parses as an IP
 address is believed: an HTML page from a captive portal, an empty body or
 garbage is an error and never reaches a DNS provider.
 """
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 
 from .client_settings import ClientSettings
-from .errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError
+from .errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError, UpdateError
+from .interfaces import stable_ipv6
 from .webclient import WebClient, short_body
 
 PATHS = {"get": "/get/ip.json", "set": "/set"}
@@ -26,12 +30,13 @@ def server_client(settings: ClientSettings) -> WebClient:
     return web
 
 
-def discover(settings: ClientSettings, web: WebClient) -> IPAddress:
-    """This machine's public address as the chipmunk server sees it."""
-    url = settings.endpoint + PATHS[settings.method]
-    method = "POST" if settings.method == "set" else "GET"
+def discover(settings: ClientSettings, web: WebClient, endpoint: str | None = None,
+             method: str | None = None) -> IPAddress:
+    """This machine's public address as the chipmunk server at ``endpoint`` sees it."""
+    method = method or settings.method
+    url = (endpoint or settings.endpoint) + PATHS[method]
     try:
-        response = web.request(method, url, "chipmunk server")
+        response = web.request("POST" if method == "set" else "GET", url, "chipmunk server")
     except PermanentError as error:
         if error.exit_code == EXIT_NOPERM:
             raise PermanentError(f"{error} (check [ChipmunkAPIServer] username and "
@@ -50,3 +55,51 @@ def discover(settings: ClientSettings, web: WebClient) -> IPAddress:
     except (ValueError, KeyError, TypeError):
         raise TemporaryError(f"chipmunk server: {url} did not answer with an address: "
                              f"{short_body(response)!r}") from None
+
+
+@dataclass
+class Discovered:
+    """What one cycle learned: an address per record type, and what failed."""
+
+    addresses: dict[str, str] = field(default_factory=dict)
+    errors: list[UpdateError] = field(default_factory=list)
+
+
+def record_type(address: IPAddress) -> str:
+    return "AAAA" if address.version == 6 else "A"
+
+
+def discover_all(settings: ClientSettings, web: WebClient) -> Discovered:
+    """IPv4 and IPv6 as configured: the endpoint, endpoint6 or an interface.
+
+    A family that cannot be learned this time is simply absent: its records
+    are left alone (never blanked), and the error is reported.
+    """
+    found = Discovered()
+    try:
+        address = discover(settings, web)
+        found.addresses[record_type(address)] = str(address)
+    except UpdateError as error:
+        found.errors.append(error)
+    source = settings.ipv6_source
+    if source == "server" and settings.endpoint6:
+        try:
+            address = discover(settings, web, settings.endpoint6, method="get")
+        except UpdateError as error:
+            found.errors.append(error)
+        else:
+            if address.version != 6:
+                found.errors.append(PermanentError(
+                    f"chipmunk server: endpoint6 {settings.endpoint6} was reached over "
+                    f"IPv4 (it answered {address}); give it an IPv6-only name or address",
+                    EXIT_CONFIG))
+            else:
+                found.addresses["AAAA"] = str(address)
+    elif source.startswith("interface:"):
+        try:
+            found.addresses["AAAA"] = str(stable_ipv6(source.split(":", 1)[1]))
+        except LookupError as error:
+            found.errors.append(TemporaryError(f"[Global] ipv6_source = {source}: {error}"))
+    elif source == "none":
+        found.addresses.pop("AAAA", None)
+    return found

@@ -9,7 +9,6 @@ Nothing is marked updated unless the provider confirmed it.
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -19,9 +18,8 @@ from . import events
 from .client_settings import ClientSettings
 from .client_state import (FAILED, NEEDS_ATTENTION, UNCHANGED, UPDATED, ClientState,
                            RecordState, StateStore)
-from .discovery import discover, server_client
-from .errors import (EXIT_NOPERM, PermanentError, TemporaryError, UpdateError,
-                     worst_exit_code)
+from .discovery import discover_all, server_client
+from .errors import EXIT_NOPERM, PermanentError, TemporaryError, worst_exit_code
 from .providers import DNSProvider, Record, provider_class
 
 log = logging.getLogger("chipmunk.client")
@@ -29,7 +27,8 @@ log = logging.getLogger("chipmunk.client")
 
 @dataclass(frozen=True)
 class CycleResult:
-    address: str | None
+    #: record type -> address learned this cycle
+    addresses: dict[str, str]
     exit_code: int
     #: a temporary failure happened: the daemon should retry soon
     temporary: bool
@@ -56,10 +55,6 @@ def due_reason(record: RecordState, address: str, now: float, max_interval: floa
     return None
 
 
-def record_type(address: str) -> str:
-    return "AAAA" if ipaddress.ip_address(address).version == 6 else "A"
-
-
 class Updater:
     """Holds the providers and the server connection for one loaded config."""
 
@@ -78,43 +73,53 @@ class Updater:
         for provider in self.providers.values():
             provider.close()
 
-    def records(self, address: str) -> list[tuple[DNSProvider, Record]]:
-        rtype = record_type(address)
+    def records(self, addresses: dict[str, str]) -> list[tuple[DNSProvider, Record]]:
+        """Every record a provider keeps for which this cycle knows an address.
+
+        A record type without an address this cycle (IPv6 lost for a while)
+        is left alone, never blanked.
+        """
         return [(provider, Record(name, record_name, rtype))
                 for name, provider in self.providers.items()
+                for rtype in self.settings.provider_values[name]["record_types"]
+                if rtype in addresses
                 for record_name in provider.names()]
 
     def cycle(self, dry_run: bool = False, force: bool = False) -> CycleResult:
         state = self.store.load()
         now = self.clock()
-        try:
-            address = str(discover(self.settings, self.web))
-        except UpdateError as error:
+        found = discover_all(self.settings, self.web)
+        for error in found.errors:
             log.error("cannot learn the public address: %s", error)
-            state.checked_at, state.last_error = now, str(error)
-            if not dry_run:
-                self.store.save(state)
-            return CycleResult(None, error.exit_code, error.temporary,
-                               getattr(error, "retry_after", None), 0)
-        if address != state.address:
-            events.log_event(log, "ip-changed", f"public address is now {address}"
-                             + (f" (was {state.address})" if state.address else ""),
-                             CHIPMUNK_IP=address,
-                             **({"CHIPMUNK_OLD_IP": state.address} if state.address else {}))
-            if not dry_run:
-                state.address, state.address_changed_at = address, now
-        state.checked_at, state.last_error = now, None
-        result = self._update_records(state, address, now, dry_run, force)
+        state.checked_at = now
+        state.last_error = "; ".join(str(error) for error in found.errors) or None
+        codes = [error.exit_code for error in found.errors]
+        temporary = any(error.temporary for error in found.errors)
+        retry_after = max((getattr(e, "retry_after", None) or 0.0 for e in found.errors),
+                          default=0.0) or None
+        for rtype, address in found.addresses.items():
+            old = state.addresses.get(rtype)
+            if address != old:
+                events.log_event(log, "ip-changed", f"public address is now {address}"
+                                 + (f" (was {old})" if old else ""), CHIPMUNK_IP=address,
+                                 **({"CHIPMUNK_OLD_IP": old} if old else {}))
+                if not dry_run:
+                    state.addresses[rtype], state.changed_at[rtype] = address, now
+        result = self._update_records(state, found.addresses, now, dry_run, force)
         if not dry_run:
             self.store.save(state)
-        return result
+        return CycleResult(found.addresses, worst_exit_code(codes + [result.exit_code]),
+                           temporary or result.temporary,
+                           max(retry_after or 0.0, result.retry_after or 0.0) or None,
+                           result.needs_attention)
 
-    def _update_records(self, state: ClientState, address: str, now: float,
+    def _update_records(self, state: ClientState, addresses: dict[str, str], now: float,
                         dry_run: bool, force: bool) -> CycleResult:
         codes: list[int] = []
         retry_after: float | None = None
         temporary = False
-        for provider, record in self.records(address):
+        for provider, record in self.records(addresses):
+            address = addresses[record.rtype]
             saved = state.record(record.key)
             fingerprint = self.settings.fingerprint(record.provider)
             reason = due_reason(saved, address, now, self.settings.max_interval,
@@ -148,9 +153,9 @@ class Updater:
                 saved.address, saved.updated_at, saved.attempted_at = address, now, now
                 saved.result = UNCHANGED if outcome.result == "unchanged" else UPDATED
                 saved.error = saved.config = saved.retry_not_before = saved.exit_code = None
-        attention = sum(1 for _, record in self.records(address)
+        attention = sum(1 for _, record in self.records(addresses)
                         if state.record(record.key).result == NEEDS_ATTENTION)
-        return CycleResult(address, worst_exit_code(codes), temporary, retry_after,
+        return CycleResult(addresses, worst_exit_code(codes), temporary, retry_after,
                            attention)
 
 

@@ -82,7 +82,7 @@ def test_address_change_updates_and_logs_old_and_new(write_config, linode):
     config = write_config()
     assert run_client(config, "once").returncode == 0
     state = state_of(write_config)
-    state["address"] = "198.51.100.9"
+    state["addresses"]["A"] = "198.51.100.9"
     state["records"]["linode home.example.org A"]["address"] = "198.51.100.9"
     (write_config.state / "state.json").write_text(json.dumps(state))
     home(linode)["target"] = "198.51.100.9"
@@ -284,7 +284,7 @@ def test_corrupt_state_is_moved_aside(write_config, linode):
     assert "state file" in result.stderr and "unreadable" in result.stderr
     aside = list(write_config.state.glob("state.json.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_text() == "{not json"
-    assert state_of(write_config)["address"] == "127.0.0.1"
+    assert state_of(write_config)["addresses"] == {"A": "127.0.0.1"}
 
 
 def test_status_shows_address_records_and_next_refresh(write_config, linode):
@@ -294,7 +294,7 @@ def test_status_shows_address_records_and_next_refresh(write_config, linode):
     run_client(config, "once", "--force")
     result = run_client(config, "status")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("address:      127.0.0.1 (since ")
+    assert result.stdout.startswith("IPv4:         127.0.0.1 (since ")
     assert "linode home.example.org A: failed, 127.0.0.1, updated " in result.stdout
     assert "last error" in result.stdout and "Down for a bit" in result.stdout
     assert "next forced refresh: " in result.stdout
