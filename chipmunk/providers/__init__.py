@@ -30,7 +30,8 @@ log = logging.getLogger("chipmunk.client")
 
 ENTRY_POINT_GROUP = "chipmunk.providers"
 BUILTIN = {"linode": "chipmunk.providers.linode:LinodeProvider",
-           "hostsfile": "chipmunk.providers.hostsfile:HostsFileProvider"}
+           "hostsfile": "chipmunk.providers.hostsfile:HostsFileProvider",
+           "rfc2136": "chipmunk.providers.rfc2136:RFC2136Provider"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,125 @@
+"""A real BIND9 ``named`` on a loopback high port, for RFC 2136 tests.
+
+It runs in the foreground (``-g``) from a temporary directory with its own
+config, zone file and TSIG keys, and is always stopped.  Results are checked
+by asking it over DNS, never by reading Chipmunk's state.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import dns.message
+import dns.name
+import dns.query
+import dns.rdatatype
+import dns.tsig
+import dns.update
+
+from helpers import WAIT
+
+NAMED = "/usr/sbin/named"
+ZONE = "example.test"
+KEY_NAME = "chipmunk-key"
+OTHER_KEY_NAME = "other-key"
+
+
+def free_port_tcp_and_udp() -> int:
+    for _ in range(50):
+        with socket.socket() as tcp, socket.socket(type=socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port for named")
+
+
+class Named:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port_tcp_and_udp()
+        self.secret = base64.b64encode(os.urandom(32)).decode()
+        self.other_secret = base64.b64encode(os.urandom(32)).decode()
+        (directory / f"{ZONE}.db").write_text(
+            "$TTL 300\n"
+            f"@ IN SOA ns.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 300\n"
+            f"@ IN NS ns.{ZONE}.\n"
+            "ns IN A 127.0.0.1\n"
+            "home IN A 192.0.2.1\n")
+        self.config = directory / "named.conf"
+        self.config.write_text(f"""
+options {{
+    directory "{directory}";
+    pid-file "{directory}/named.pid";
+    session-keyfile "{directory}/session.key";
+    managed-keys-directory "{directory}";
+    listen-on port {self.port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    notify no;
+    dnssec-validation no;
+}};
+controls {{ }};
+key "{KEY_NAME}" {{ algorithm hmac-sha256; secret "{self.secret}"; }};
+key "{OTHER_KEY_NAME}" {{ algorithm hmac-sha256; secret "{self.other_secret}"; }};
+zone "{ZONE}" {{
+    type primary;
+    file "{directory}/{ZONE}.db";
+    update-policy {{ grant {KEY_NAME} zonesub A AAAA; }};
+}};
+""")
+        self.log = directory / "named.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Named":
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen([NAMED, "-g", "-c", str(self.config)],
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"named exited:\n{self.log.read_text()}")
+            try:
+                if self.query(ZONE, "SOA"):
+                    return self
+            except (OSError, dns.exception.DNSException):
+                time.sleep(0.1)
+        raise RuntimeError(f"named did not answer within {WAIT}s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=WAIT)
+
+    def query(self, name: str, rdtype: str) -> list[str]:
+        """The rrset's values, asked over DNS (TCP)."""
+        response = dns.query.tcp(dns.message.make_query(name, rdtype), "127.0.0.1",
+                                 port=self.port, timeout=5)
+        values = []
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.from_text(rdtype):
+                values.extend(rdata.to_text() for rdata in rrset)
+        return sorted(values)
+
+    def serial(self) -> int:
+        return int(self.query(ZONE, "SOA")[0].split()[2])
+
+    def set(self, name: str, rdtype: str, *values: str) -> None:
+        """Change a record behind Chipmunk's back, as another admin would."""
+        key = dns.tsig.Key(KEY_NAME, self.secret, "hmac-sha256")
+        update = dns.update.UpdateMessage(ZONE, keyring=key)
+        update.replace(dns.name.from_text(name), 300, rdtype, *values)
+        response = dns.query.tcp(update, "127.0.0.1", port=self.port, timeout=5)
+        assert response.rcode() == 0

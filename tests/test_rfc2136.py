@@ -1,0 +1,163 @@
+"""The rfc2136 provider against a real BIND9 named, checked over DNS."""
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import struct
+import threading
+
+import dns.message
+import dns.rcode
+import dns.tsig
+import pytest
+
+from bind import KEY_NAME, OTHER_KEY_NAME, ZONE, Named
+from helpers import client_config, run_client, server_config
+
+
+@pytest.fixture
+def named(tmp_path):
+    directory = tmp_path / "named"
+    directory.mkdir()
+    server = Named(directory).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(tmp_path, start_server):
+    running = start_server(server_config(tmp_path, listen="127.0.0.1:0, [::1]:0"))
+    (host4, port4), (host6, port6) = running.addresses
+    running.endpoint, running.endpoint6 = f"http://{host4}:{port4}", f"http://[{host6}]:{port6}"
+    return running
+
+
+def write_client(tmp_path, server, port: int, secret: str, key_name: str = KEY_NAME,
+                 host: str = "home, @", record_types: str = "A, AAAA") -> object:
+    section = (f"[rfc2136]\nserver = 127.0.0.1\nport = {port}\nzone = {ZONE}\n"
+               f"host = {host}\nttl = 120\nkey_name = {key_name}\n"
+               f"key_secret = {secret}\nrecord_types = {record_types}\n")
+    text = client_config(server.endpoint, tmp_path / "state", "rfc2136", section)
+    text = text.replace(f"endpoint = {server.endpoint}\n",
+                        f"endpoint = {server.endpoint}\nendpoint6 = {server.endpoint6}\n")
+    config = tmp_path / "client.ini"
+    config.write_text(text)
+    config.chmod(0o600)
+    return config
+
+
+def test_a_and_aaaa_from_one_config(tmp_path, server, named):
+    config = write_client(tmp_path, server, named.port, named.secret)
+    result = run_client(config, "once")
+    assert result.returncode == 0, result.stderr
+    assert named.query(f"home.{ZONE}", "A") == ["127.0.0.1"], "the whole rrset replaced"
+    assert named.query(f"home.{ZONE}", "AAAA") == ["::1"]
+    assert named.query(ZONE, "A") == ["127.0.0.1"] and named.query(ZONE, "AAAA") == ["::1"]
+    assert "rfc2136 home.example.test A updated: 192.0.2.1 -> 127.0.0.1" in result.stderr
+    assert "rfc2136 example.test AAAA created: (missing) -> ::1" in result.stderr
+
+
+def make_refresh_due(tmp_path) -> None:
+    state_path = tmp_path / "state" / "state.json"
+    state = json.loads(state_path.read_text())
+    for record in state["records"].values():
+        record["updated_at"] -= 30 * 86400
+    state_path.write_text(json.dumps(state))
+
+
+def test_reads_first_and_writes_only_what_differs(tmp_path, server, named):
+    config = write_client(tmp_path, server, named.port, named.secret, host="home")
+    assert run_client(config, "once").returncode == 0
+    serial = named.serial()
+    make_refresh_due(tmp_path)
+    unchanged = run_client(config, "once")
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert "home.example.test A already points to 127.0.0.1" in unchanged.stderr
+    assert "home.example.test AAAA already points to ::1" in unchanged.stderr
+    assert named.serial() == serial, "an unchanged rrset costs no update"
+
+    named.set(f"home.{ZONE}", "A", "203.0.113.5", "203.0.113.6")  # edited elsewhere
+    make_refresh_due(tmp_path)
+    repaired = run_client(config, "once")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "A updated: 203.0.113.5 203.0.113.6 -> 127.0.0.1" in repaired.stderr
+    assert named.query(f"home.{ZONE}", "A") == ["127.0.0.1"], "the whole rrset replaced"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"secret": "c2VjcmV0LXRoYXQtaXMtd3Jvbmc="}, "the server refused the TSIG key"),
+    ({"key_name": "no-such-key"}, "the server refused the TSIG key 'no-such-key'"),
+    ({"key_name": OTHER_KEY_NAME, "other": True}, "REFUSED"),
+])
+def test_refusals_need_a_person(tmp_path, server, named, change, words):
+    secret = named.other_secret if change.get("other") else change.get("secret", named.secret)
+    config = write_client(tmp_path, server, named.port, secret,
+                          key_name=change.get("key_name", KEY_NAME), host="home",
+                          record_types="A")
+    result = run_client(config, "once")
+    assert result.returncode == 77, result.stderr
+    assert words in result.stderr
+    assert "needs attention" in result.stderr
+    assert named.query(f"home.{ZONE}", "A") == ["192.0.2.1"], "nothing changed"
+
+
+FAKE_SECRET = "c2VjcmV0LXRoYXQtaXMtd3Jvbmc="
+FAKE_KEY = dns.tsig.Key(KEY_NAME, FAKE_SECRET, "hmac-sha256")
+
+
+class FakeDNS(socketserver.ThreadingTCPServer):
+    """A DNS-over-TCP peer (same TSIG key) that answers SERVFAIL, or never answers."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, silent: bool) -> None:
+        self.silent = silent
+        self.stop_event = threading.Event()
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                length = struct.unpack("!H", self.request.recv(2))[0]
+                query = dns.message.from_wire(self.request.recv(length), keyring=FAKE_KEY)
+                if outer.silent:
+                    outer.stop_event.wait(10)
+                    return
+                answer = dns.message.make_response(query)
+                answer.set_rcode(dns.rcode.SERVFAIL)
+                wire = answer.to_wire()
+                self.request.sendall(struct.pack("!H", len(wire)) + wire)
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop_event.set()
+        self.shutdown()
+        self.server_close()
+
+
+@pytest.mark.parametrize("silent, words", [(False, "SERVFAIL"), (True, "no answer from")])
+def test_servfail_and_timeouts_are_temporary(tmp_path, server, silent, words):
+    fake = FakeDNS(silent)
+    try:
+        config = write_client(tmp_path, server, fake.server_address[1], FAKE_SECRET,
+                              host="home", record_types="A")
+        config.write_text(config.read_text().replace("timeout = 5", "timeout = 1"))
+        result = run_client(config, "once")
+    finally:
+        fake.close()
+    assert result.returncode == 75, result.stderr
+    assert words in result.stderr
+
+
+def test_nothing_listening_is_temporary(tmp_path, server):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = write_client(tmp_path, server, port, "c2VjcmV0", host="home", record_types="A")
+    result = run_client(config, "once")
+    assert result.returncode == 75
+    assert "cannot reach 127.0.0.1 port" in result.stderr
