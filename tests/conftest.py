@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import ServerProcess
+from helpers import ServerProcess, server_config
 
 @pytest.fixture
 def start_server(tmp_path):
@@ -24,3 +24,17 @@ def start_server(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def chipmunk_server(tmp_path, start_server):
+    """A server for client tests on 127.0.0.1 and ::1, with .endpoint, .endpoint6
+    and .state (its client_update_dir)."""
+    state = tmp_path / "server-state"
+    state.mkdir()
+    running = start_server(server_config(state, listen="127.0.0.1:0, [::1]:0"))
+    (host4, port4), (host6, port6) = running.addresses
+    running.endpoint = f"http://{host4}:{port4}"
+    running.endpoint6 = f"http://[{host6}]:{port6}"
+    running.state = state
+    return running

@@ -152,13 +152,21 @@ def server_config(state_dir: Path, users: str = "alice = wonderland\n",
 
 def client_config(endpoint: str, state_dir: Path, providers: str = "",
                   extra: str = "", password: str = "wonderland",
-                  method: str = "get") -> str:
+                  method: str = "get", endpoint6: str = "") -> str:
     """A client config in the original's format, plus state_dir for the test."""
     return (f"[Global]\nupdate_dns = {'yes' if providers else 'no'}\n"
             f"state_dir = {state_dir}\n\n"
             f"[ChipmunkAPIServer]\nusername = alice\npassword = {password}\n"
-            f"method = {method}\nendpoint = {endpoint}\ntimeout = 5\n\n"
-            f"[dDNS]\nprovider = {providers}\n\n{extra}")
+            f"method = {method}\nendpoint = {endpoint}\n"
+            + (f"endpoint6 = {endpoint6}\n" if endpoint6 else "") +
+            f"timeout = 5\n\n[dDNS]\nprovider = {providers}\n\n{extra}")
+
+
+def write_client_config(path: Path, *args, **kwargs) -> Path:
+    """client_config() written to ``path``, readable by its owner only."""
+    path.write_text(client_config(*args, **kwargs))
+    path.chmod(0o600)
+    return path
 
 
 def run_client(config: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ import pytest
 from chipmunk.client_daemon import Backoff
 from chipmunk.client_state import FAILED, NEEDS_ATTENTION, RecordState
 from chipmunk.updater import due_reason
-from helpers import WAIT, NotifySocket, child_env, client_config, server_config
+from helpers import WAIT, NotifySocket, child_env, client_config
 
 
 class ClientProcess:
@@ -48,11 +48,8 @@ class ClientProcess:
 
 
 @pytest.fixture
-def server(tmp_path, start_server):
-    running = start_server(server_config(tmp_path, listen="127.0.0.1:0"))
-    host, port = running.addresses[0]
-    running.endpoint = f"http://{host}:{port}"
-    return running
+def server(chipmunk_server):
+    return chipmunk_server
 
 
 @pytest.fixture

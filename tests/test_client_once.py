@@ -8,21 +8,15 @@ import threading
 import pytest
 
 from fake_linode import Canned, FakeLinode
-from helpers import client_config, run_client, server_config
+from helpers import client_config, run_client
 
 LINODE_SECTION = "[linode]\napi_key = {token}\nhost = home\ndomain = example.org\n" \
                  "endpoint = {endpoint}\n{extra}"
 
 
 @pytest.fixture
-def server(tmp_path, start_server):
-    state = tmp_path / "server-state"
-    state.mkdir()
-    running = start_server(server_config(state, listen="127.0.0.1:0"))
-    host, port = running.addresses[0]
-    running.endpoint = f"http://{host}:{port}"
-    running.state = state
-    return running
+def server(chipmunk_server):
+    return chipmunk_server
 
 
 @pytest.fixture

@@ -9,15 +9,12 @@ import uuid
 import pytest
 
 from chipmunk.interfaces import stable_ipv6
-from helpers import REPO, client_config, run_client, server_config
+from helpers import REPO, run_client, write_client_config
 
 
 @pytest.fixture
-def server(tmp_path, start_server):
-    running = start_server(server_config(tmp_path, listen="127.0.0.1:0, [::1]:0"))
-    (host4, port4), (host6, port6) = running.addresses
-    running.endpoint, running.endpoint6 = f"http://{host4}:{port4}", f"http://[{host6}]:{port6}"
-    return running
+def server(chipmunk_server):
+    return chipmunk_server
 
 
 def hosts_client(tmp_path, endpoint: str, endpoint6: str, record_types: str = "A, AAAA",
@@ -25,13 +22,10 @@ def hosts_client(tmp_path, endpoint: str, endpoint6: str, record_types: str = "A
     hosts = tmp_path / "hosts"
     if hosts_text is not None:
         hosts.write_text(hosts_text)
-    config = tmp_path / "client.ini"
-    text = client_config(endpoint, tmp_path / "state", "hostsfile",
-                         f"[hostsfile]\npath = {hosts}\nnames = home.lan\n"
-                         f"record_types = {record_types}\n")
-    config.write_text(text.replace(f"endpoint = {endpoint}\n",
-                                   f"endpoint = {endpoint}\nendpoint6 = {endpoint6}\n"))
-    config.chmod(0o600)
+    config = write_client_config(tmp_path / "client.ini", endpoint, tmp_path / "state",
+                                 "hostsfile", f"[hostsfile]\npath = {hosts}\n"
+                                 f"names = home.lan\nrecord_types = {record_types}\n",
+                                 endpoint6=endpoint6)
     return config, hosts
 
 

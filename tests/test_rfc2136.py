@@ -13,7 +13,7 @@ import dns.tsig
 import pytest
 
 from bind import KEY_NAME, OTHER_KEY_NAME, ZONE, Named
-from helpers import client_config, run_client, server_config
+from helpers import run_client, write_client_config
 
 
 @pytest.fixture
@@ -26,11 +26,8 @@ def named(tmp_path):
 
 
 @pytest.fixture
-def server(tmp_path, start_server):
-    running = start_server(server_config(tmp_path, listen="127.0.0.1:0, [::1]:0"))
-    (host4, port4), (host6, port6) = running.addresses
-    running.endpoint, running.endpoint6 = f"http://{host4}:{port4}", f"http://[{host6}]:{port6}"
-    return running
+def server(chipmunk_server):
+    return chipmunk_server
 
 
 def write_client(tmp_path, server, port: int, secret: str, key_name: str = KEY_NAME,
@@ -38,13 +35,8 @@ def write_client(tmp_path, server, port: int, secret: str, key_name: str = KEY_N
     section = (f"[rfc2136]\nserver = 127.0.0.1\nport = {port}\nzone = {ZONE}\n"
                f"host = {host}\nttl = 120\nkey_name = {key_name}\n"
                f"key_secret = {secret}\nrecord_types = {record_types}\n")
-    text = client_config(server.endpoint, tmp_path / "state", "rfc2136", section)
-    text = text.replace(f"endpoint = {server.endpoint}\n",
-                        f"endpoint = {server.endpoint}\nendpoint6 = {server.endpoint6}\n")
-    config = tmp_path / "client.ini"
-    config.write_text(text)
-    config.chmod(0o600)
-    return config
+    return write_client_config(tmp_path / "client.ini", server.endpoint, tmp_path / "state",
+                               "rfc2136", section, endpoint6=server.endpoint6)
 
 
 def test_a_and_aaaa_from_one_config(tmp_path, server, named):

@@ -31,7 +31,9 @@ log = logging.getLogger("chipmunk.client")
 ENTRY_POINT_GROUP = "chipmunk.providers"
 BUILTIN = {"linode": "chipmunk.providers.linode:LinodeProvider",
            "hostsfile": "chipmunk.providers.hostsfile:HostsFileProvider",
-           "rfc2136": "chipmunk.providers.rfc2136:RFC2136Provider"}
+           "rfc2136": "chipmunk.providers.rfc2136:RFC2136Provider",
+           "cloudflare": "chipmunk.providers.cloudflare:CloudflareProvider",
+           "dyndns2": "chipmunk.providers.dyndns2:DynDNS2Provider"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class DNSProvider:
 
     name: ClassVar[str]
     options: ClassVar[tuple[Option, ...]] = ()
+    #: False for protocols that cannot read a record (dyndns2): every due
+    #: update is then sent without comparing first
+    readable: ClassVar[bool] = True
 
     def __init__(self, values: dict[str, Any], timeout: float) -> None:
         """``values``: this provider's section, converted by its ``options``."""
@@ -73,7 +78,7 @@ class DNSProvider:
 
     def read(self, record: Record) -> str | None:
         """The record's current address, or None when it does not exist."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{self.name} cannot read records")
 
     def write(self, record: Record, address: str, exists: bool) -> None:
         """Point the record at ``address`` (creating it when not ``exists``)."""
@@ -92,14 +97,15 @@ class DNSProvider:
         """
         fields = events.record_fields(record, address)
         try:
-            current = self.read(record)
+            current = self.read(record) if self.readable else None
             if current == address and not force:
                 outcome = Outcome(record, "unchanged", current)
             elif dry_run:
                 outcome = Outcome(record, "would-update", current)
             else:
                 self.write(record, address, exists=current is not None)
-                outcome = Outcome(record, "updated" if current else "created", current)
+                created = current is None and self.readable
+                outcome = Outcome(record, "created" if created else "updated", current)
         except UpdateError as error:
             events.log_event(log, "update-failed", f"{record.key}: {error}",
                              level=logging.ERROR, **fields)
@@ -110,15 +116,15 @@ class DNSProvider:
             events.log_event(log, "update-failed", f"{record.key}: {wrapped}",
                              level=logging.ERROR, **fields)
             raise wrapped from error
+        shown = current or ("(missing)" if self.readable else "(unknown)")
         if outcome.result == "unchanged":
             events.log_event(log, "dns-unchanged", f"{record.key} already points to "
                              f"{address}", **fields)
         elif outcome.result == "would-update":
-            log.info("%s: would change %s to %s (dry run)", record.key,
-                     current or "(missing)", address)
+            log.info("%s: would change %s to %s (dry run)", record.key, shown, address)
         else:
             events.log_event(log, "dns-updated", f"{record.key} {outcome.result}: "
-                             f"{current or '(missing)'} -> {address}",
+                             f"{shown} -> {address}",
                              **({"CHIPMUNK_OLD_IP": current} if current else {}), **fields)
         return outcome
 

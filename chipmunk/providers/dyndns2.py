@@ -1,0 +1,88 @@
+"""The dyndns2 protocol that No-IP, Dynu, DNS-O-Matic, many routers' services
+and others speak: ``GET /nic/update?hostname=...&myip=...`` with Basic auth.
+
+The protocol cannot read a record, so an update is sent only when one is due
+(the address changed, the last update failed, or the forced refresh) --
+never to provoke ``nochg``.  Answers that mean a person must act stop the
+record until its configuration changes; ``dnserr`` and ``911`` are retried
+no sooner than 30 minutes later, as the protocol asks.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import Option, to_nonempty_text
+from ..errors import (EXIT_CONFIG, EXIT_NOPERM, EXIT_UNAVAILABLE, PermanentError,
+                      TemporaryError)
+from ..webclient import WebClient, short_body
+from . import DNSProvider, Record
+
+SERVER_TROUBLE_RETRY = 1800.0
+#: answer code -> (exit code, what to do)
+STOP = {
+    "badauth": (EXIT_NOPERM, "the username or password is wrong"),
+    "!donator": (EXIT_NOPERM, "the account lacks a paid feature this update needs"),
+    "abuse": (EXIT_NOPERM, "the service blocked this hostname for abuse; see its website"),
+    "notfqdn": (EXIT_CONFIG, "the hostname is not a fully qualified domain name"),
+    "nohost": (EXIT_CONFIG, "the hostname does not exist in this account"),
+    "numhost": (EXIT_CONFIG, "too many hostnames in one update"),
+    "badagent": (EXIT_UNAVAILABLE, "the service refuses this client (User-Agent)"),
+}
+
+
+def to_hostnames(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(text.replace(",", " ").split()))
+    if not names or any("." not in name for name in names):
+        raise ValueError("expected fully qualified host names, e.g. home.example.org")
+    return names
+
+
+def to_base_url(text: str) -> str:
+    url = text.strip().rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("expected the service's base URL, e.g. https://dynupdate.no-ip.com")
+    return url
+
+
+class DynDNS2Provider(DNSProvider):
+    name = "dyndns2"
+    readable = False
+    options = (
+        Option("dyndns2", "server", to_base_url, None, help=(
+            "The service's base URL; /nic/update is appended.")),
+        Option("dyndns2", "username", to_nonempty_text, None, help="Your user name."),
+        Option("dyndns2", "password", to_nonempty_text, None, secret=True, help=(
+            "Your password or update key.")),
+        Option("dyndns2", "hostname", to_hostnames, None, help=(
+            "Host names to update, comma-separated.")),
+    )
+
+    def __init__(self, values: dict[str, Any], timeout: float) -> None:
+        super().__init__(values, timeout)
+        self.web = WebClient(timeout)
+        self.web.session.auth = (values["username"], values["password"])
+
+    def names(self) -> list[str]:
+        return list(self.values["hostname"])
+
+    def close(self) -> None:
+        self.web.close()
+
+    def write(self, record: Record, address: str, exists: bool) -> None:
+        field = "myip" if record.rtype == "A" else "myipv6"
+        response = self.web.request("GET", f"{self.values['server']}/nic/update",
+                                    "dyndns2", params={"hostname": record.name,
+                                                       field: address})
+        answer = response.text.strip()
+        code = answer.split()[0] if answer else ""
+        if response.status_code == 200 and code in ("good", "nochg"):
+            return
+        if code in STOP:
+            exit_code, meaning = STOP[code]
+            raise PermanentError(f"dyndns2: {record.name}: {code}: {meaning}", exit_code)
+        if code in ("dnserr", "911"):
+            raise TemporaryError(f"dyndns2: {record.name}: {code}: trouble at the "
+                                 "service; retrying in 30 minutes",
+                                 retry_after=SERVER_TROUBLE_RETRY)
+        raise TemporaryError(f"dyndns2: {record.name}: unexpected answer "
+                             f"({response.status_code}): {short_body(response)!r}")
