@@ -302,3 +302,19 @@ def test_check_prints_effective_settings_with_secrets_masked(write_config):
     assert "s3cr3t-token" not in result.stdout + result.stderr
     assert "wonderland" not in result.stdout + result.stderr
     assert "domain = example.org" in result.stdout
+
+
+def test_mixed_providers_fail_and_succeed_per_record(tmp_path, server, linode):
+    linode.canned.append(Canned(503, '{"errors": [{"reason": "Service Unavailable"}]}'))
+    section = (LINODE_SECTION.format(token="good-token", endpoint=linode.endpoint,
+                                     extra="")
+               + f"[hostsfile]\npath = {tmp_path / 'hosts'}\nnames = home.lan\n")
+    config = tmp_path / "client.ini"
+    config.write_text(client_config(server.endpoint, tmp_path / "state",
+                                    "linode, hostsfile", section))
+    result = run_client(config, "once")
+    assert result.returncode == 75
+    assert (tmp_path / "hosts").read_text() == "127.0.0.1 home.lan\n", "the rest continue"
+    records = json.loads((tmp_path / "state" / "state.json").read_text())["records"]
+    assert records["linode home.example.org A"]["result"] == "failed"
+    assert records["hostsfile home.lan A"]["result"] == "updated"

@@ -1,0 +1,146 @@
+"""The dyndns2 provider against a local fake dyndns2 service."""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from helpers import run_client, write_client_config
+
+
+class FakeDynDNS2:
+    """Answers /nic/update with a scripted code; checks Basic auth and User-Agent."""
+
+    def __init__(self) -> None:
+        self.answers: list[str] = []
+        self.requests: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                auth = self.headers.get("Authorization", "")
+                user = base64.b64decode(auth[6:]).decode() if auth.startswith("Basic ") \
+                    else ""
+                fake.requests.append({"path": url.path, "query": parse_qs(url.query),
+                                      "user": user,
+                                      "agent": self.headers.get("User-Agent", "")})
+                if user != "me:update-key":
+                    text = "badauth"
+                else:
+                    text = fake.answers.pop(0) if fake.answers else "good"
+                    if text == "good":
+                        text = f"good {parse_qs(url.query).get('myip', ['?'])[0]}"
+                data = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def dyndns():
+    fake = FakeDynDNS2()
+    yield fake
+    fake.close()
+
+
+def write(tmp_path, chipmunk_server, dyndns, password="update-key", record_types="A",
+          extra=""):
+    section = (f"[dyndns2]\nserver = {dyndns.url}\nusername = me\npassword = {password}\n"
+               f"hostname = home.example.org\nrecord_types = {record_types}\n{extra}")
+    return write_client_config(tmp_path / "client.ini", chipmunk_server.endpoint,
+                               tmp_path / "state", "dyndns2", section,
+                               endpoint6=chipmunk_server.endpoint6)
+
+
+def test_updates_on_change_only(tmp_path, chipmunk_server, dyndns):
+    config = write(tmp_path, chipmunk_server, dyndns, record_types="A, AAAA")
+    result = run_client(config, "once")
+    assert result.returncode == 0, result.stderr
+    queries = [r["query"] for r in dyndns.requests]
+    assert {"hostname": ["home.example.org"], "myip": ["127.0.0.1"]} in queries
+    assert {"hostname": ["home.example.org"], "myipv6": ["::1"]} in queries
+    assert all(r["path"] == "/nic/update" and r["agent"].startswith("chipmunk/")
+               for r in dyndns.requests)
+    assert "updated: (unknown) -> 127.0.0.1" in result.stderr
+    again = run_client(config, "once")
+    assert again.returncode == 0
+    assert len(dyndns.requests) == 2, "no request while nothing changed: nochg never provoked"
+
+
+def test_nochg_is_success(tmp_path, chipmunk_server, dyndns):
+    dyndns.answers.append("nochg 127.0.0.1")
+    assert run_client(write(tmp_path, chipmunk_server, dyndns), "once").returncode == 0
+
+
+@pytest.mark.parametrize("answer, code", [
+    ("badauth", 77), ("!donator", 77), ("abuse", 77), ("notfqdn", 78), ("nohost", 78),
+    ("numhost", 78), ("badagent", 69),
+])
+def test_answers_that_stop_the_record(tmp_path, chipmunk_server, dyndns, answer, code):
+    dyndns.answers.append(answer)
+    config = write(tmp_path, chipmunk_server, dyndns)
+    result = run_client(config, "once")
+    assert result.returncode == code, result.stderr
+    assert f"dyndns2: home.example.org: {answer}: " in result.stderr
+    assert "needs attention" in result.stderr
+    again = run_client(config, "once")
+    assert again.returncode == code
+    assert len(dyndns.requests) == 1, "stopped until the config changes"
+    commented = run_client(write(tmp_path, chipmunk_server, dyndns, extra="# edited\n"),
+                           "once")
+    assert commented.returncode == code
+    assert len(dyndns.requests) == 1, "a comment is no change of configuration"
+    config.write_text(config.read_text().replace("http://127.0.0.1:", "http://localhost:"))
+    fixed = run_client(config, "once")
+    assert fixed.returncode == 0, fixed.stderr
+    assert len(dyndns.requests) == 2, "retried once the section changed"
+
+
+def test_wrong_password_is_badauth(tmp_path, chipmunk_server, dyndns):
+    result = run_client(write(tmp_path, chipmunk_server, dyndns, password="nope"), "once")
+    assert result.returncode == 77
+    assert "badauth: the username or password is wrong" in result.stderr
+
+
+@pytest.mark.parametrize("answer", ["dnserr", "911"])
+def test_server_trouble_waits_30_minutes(tmp_path, chipmunk_server, dyndns, answer):
+    dyndns.answers.append(answer)
+    config = write(tmp_path, chipmunk_server, dyndns)
+    result = run_client(config, "once")
+    assert result.returncode == 75
+    assert "retrying in 30 minutes" in result.stderr
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    record = state["records"]["dyndns2 home.example.org A"]
+    assert record["retry_not_before"] - record["attempted_at"] == 1800
+    assert run_client(config, "once").returncode == 0
+    assert len(dyndns.requests) == 1, "not retried sooner"
+
+
+@pytest.mark.parametrize("answer", ["", "<html>oops</html>", "good but weird"])
+def test_garbage_is_temporary(tmp_path, chipmunk_server, dyndns, answer):
+    dyndns.answers.append(answer or " ")
+    result = run_client(write(tmp_path, chipmunk_server, dyndns), "once")
+    if answer.startswith("good"):
+        assert result.returncode == 0
+        return
+    assert result.returncode == 75
+    assert "unexpected answer" in result.stderr
