@@ -82,13 +82,13 @@ def test_schemeless_endpoint_means_http_and_warns_off_loopback(tmp_path):
     (MINIMAL + "[Daemon]\ninterval = soon\n", "[Daemon] interval = 'soon': expected a "
      "duration"),
     (MINIMAL + "[dDNS]\nprovider = godaddy\n", "[dDNS] provider = 'godaddy': unknown "
-     "provider 'godaddy' (available: hostsfile, linode"),
+     "provider 'godaddy' (available: cloudflare, dyndns2, hostsfile, linode, rfc2136)"),
     (MINIMAL + "[dDNS]\nprovider = linode\n[linode]\ndomain = example.org\n",
      "[linode] api_key: required key is missing"),
     (MINIMAL + "[dDNS]\nprovider = linode\n[linode]\napi_key = k\ndomain = x\nttl = -1\n",
      "[linode] ttl = '-1': expected a number from 0 to 2419200"),
     (MINIMAL + "[linode]\napi_kee = x\n", "[linode] api_kee = 'x': unknown key"),
-    (MINIMAL + "[cloudflare]\n", "[cloudflare]: unknown section"),
+    (MINIMAL + "[godaddy]\n", "[godaddy]: unknown section"),
     (MINIMAL + "password_file = /x\n", "give password or password_file, not both"),
 ])
 def test_errors_name_file_section_key_and_value(tmp_path, text, words):
