@@ -62,21 +62,22 @@ def start_chipmunk(directory: Path, port: int, password_line: str,
     raise SystemExit("chipmunk-server did not become ready")
 
 
-def nginx_config(directory: Path, port: int) -> Path:
+def nginx_config(directory: Path, port: int, workers: int, access_log: bool) -> Path:
     """nginx with auth_basic ({SSHA} entry) answering like /get/ip."""
     salt = os.urandom(8)
     digest = hashlib.sha1(PASSWORD.encode() + salt).digest()
     (directory / "htpasswd").write_text(
         f"{USER}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n")
-    config = directory / "nginx.conf"
+    config = directory / f"nginx-{port}.conf"
+    log = f"{directory}/access.log" if access_log else "off"
     config.write_text(f"""
 daemon off;
-worker_processes {os.cpu_count() or 1};
+worker_processes {workers};
 pid {directory}/nginx.pid;
 error_log {directory}/nginx-error.log;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    access_log {log};
     client_body_temp_path {directory}/nginx-body;
     server {{
         listen 127.0.0.1:{port} backlog=1024;
@@ -92,8 +93,10 @@ http {{
     return config
 
 
-def start_nginx(directory: Path, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([NGINX, "-c", str(nginx_config(directory, port)),
+def start_nginx(directory: Path, port: int, workers: int,
+                access_log: bool) -> subprocess.Popen:
+    config = nginx_config(directory, port, workers, access_log)
+    process = subprocess.Popen([NGINX, "-c", str(config),
                                 "-e", str(directory / "nginx-error.log")])
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -138,12 +141,16 @@ def main() -> int:
             finally:
                 stop(server)
                 notify.close()
-        if shutil.which(NGINX):
+        # The peer: nginx tuned (a worker per core, no access log), and nginx as
+        # Debian ships it for a small site (one worker, access log on).
+        peers = [("nginx", os.cpu_count() or 1, False),
+                 ("nginx 1 worker + access log", 1, True)]
+        for name, workers, access_log in peers if shutil.which(NGINX) else []:
             port = free_port()
-            nginx = start_nginx(directory, port)
+            nginx = start_nginx(directory, port, workers, access_log)
             try:
-                results["nginx, keep-alive"] = measure(port, True)
-                results["nginx, close"] = measure(port, False)
+                results[f"{name}, keep-alive"] = measure(port, True)
+                results[f"{name}, close"] = measure(port, False)
             finally:
                 stop(nginx, signal.SIGQUIT)
     print(f"\n== GET /get/ip with Basic auth, 50 connections, wrk -t2, {os.cpu_count()} cores")
@@ -157,12 +164,13 @@ def report_ratios(results: dict[str, WrkResult]) -> None:
     print("\n== ratios (goal: keep-alive >= 0.20, close >= 0.40 of nginx; "
           "hashed within 10% of plain)")
     for mode in ("keep-alive", "close"):
-        peer = results.get(f"nginx, {mode}")
-        for workers in ("2 workers", "1 worker"):
-            ours = results[f"chipmunk {workers}, hashed, {mode}"]
-            if peer:
-                print(f"chipmunk {workers} / nginx, {mode}: "
-                      f"{ours.requests_per_second / peer.requests_per_second:.2f}")
+        for peer_name in ("nginx", "nginx 1 worker + access log"):
+            peer = results.get(f"{peer_name}, {mode}")
+            for workers in ("2 workers", "1 worker"):
+                ours = results[f"chipmunk {workers}, hashed, {mode}"]
+                if peer:
+                    print(f"chipmunk {workers} / {peer_name}, {mode}: "
+                          f"{ours.requests_per_second / peer.requests_per_second:.2f}")
         plain = results[f"chipmunk 2 workers, plain, {mode}"]
         hashed = results[f"chipmunk 2 workers, hashed, {mode}"]
         print(f"hashed / plain passwords, {mode}: "

@@ -169,6 +169,13 @@ def write_client_config(path: Path, *args, **kwargs) -> Path:
     return path
 
 
+def write_provider_config(tmp_path: Path, server: "ServerProcess", provider: str,
+                          section: str) -> Path:
+    """``tmp_path/client.ini`` for ``provider`` against a chipmunk_server fixture."""
+    return write_client_config(tmp_path / "client.ini", server.endpoint, tmp_path / "state",
+                               provider, section, endpoint6=server.endpoint6)
+
+
 def run_client(config: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     """``chipmunk-client --config CONFIG ARGS`` in a child process."""
     return subprocess.run([sys.executable, "-m", "chipmunk.client_cli", "--config",

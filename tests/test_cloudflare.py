@@ -5,7 +5,7 @@ import pytest
 
 from fake_cloudflare import FakeCloudflare
 from fake_linode import Canned
-from helpers import run_client, write_client_config
+from helpers import run_client, write_provider_config
 
 
 @pytest.fixture
@@ -21,9 +21,7 @@ def write(tmp_path, chipmunk_server, cloudflare, token="cf-token", extra="",
           record_types="A"):
     section = (f"[cloudflare]\napi_token = {token}\nzone = example.org\nhost = home\n"
                f"endpoint = {cloudflare.endpoint}\nrecord_types = {record_types}\n{extra}")
-    return write_client_config(tmp_path / "client.ini", chipmunk_server.endpoint,
-                               tmp_path / "state", "cloudflare", section,
-                               endpoint6=chipmunk_server.endpoint6)
+    return write_provider_config(tmp_path, chipmunk_server, "cloudflare", section)
 
 
 def test_patches_content_and_keeps_ttl_and_proxied(tmp_path, chipmunk_server, cloudflare):

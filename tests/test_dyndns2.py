@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from helpers import run_client, write_client_config
+from helpers import run_client, write_provider_config
 
 
 class FakeDynDNS2:
@@ -66,9 +66,7 @@ def write(tmp_path, chipmunk_server, dyndns, password="update-key", record_types
           extra=""):
     section = (f"[dyndns2]\nserver = {dyndns.url}\nusername = me\npassword = {password}\n"
                f"hostname = home.example.org\nrecord_types = {record_types}\n{extra}")
-    return write_client_config(tmp_path / "client.ini", chipmunk_server.endpoint,
-                               tmp_path / "state", "dyndns2", section,
-                               endpoint6=chipmunk_server.endpoint6)
+    return write_provider_config(tmp_path, chipmunk_server, "dyndns2", section)
 
 
 def test_updates_on_change_only(tmp_path, chipmunk_server, dyndns):

@@ -13,7 +13,7 @@ import dns.tsig
 import pytest
 
 from bind import KEY_NAME, OTHER_KEY_NAME, ZONE, Named
-from helpers import run_client, write_client_config
+from helpers import run_client, write_provider_config
 
 
 @pytest.fixture
@@ -35,8 +35,7 @@ def write_client(tmp_path, server, port: int, secret: str, key_name: str = KEY_N
     section = (f"[rfc2136]\nserver = 127.0.0.1\nport = {port}\nzone = {ZONE}\n"
                f"host = {host}\nttl = 120\nkey_name = {key_name}\n"
                f"key_secret = {secret}\nrecord_types = {record_types}\n")
-    return write_client_config(tmp_path / "client.ini", server.endpoint, tmp_path / "state",
-                               "rfc2136", section, endpoint6=server.endpoint6)
+    return write_provider_config(tmp_path, server, "rfc2136", section)
 
 
 def test_a_and_aaaa_from_one_config(tmp_path, server, named):
