@@ -49,7 +49,9 @@ class WebClient:
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
-        self.session.verify = verify
+        # Passed with every request: requests lets REQUESTS_CA_BUNDLE and
+        # CURL_CA_BUNDLE override a session-wide verify setting.
+        self.verify = verify
         self.tls_hint = tls_hint
 
     def request(self, method: str, url: str, service: str,
@@ -62,7 +64,8 @@ class WebClient:
         host = urlsplit(url).netloc.rpartition("@")[2]
         try:
             response = self.session.request(method, url, timeout=self.timeout,
-                                            allow_redirects=False, **kwargs)
+                                            verify=self.verify, allow_redirects=False,
+                                            **kwargs)
         except requests.exceptions.SSLError as error:
             raise PermanentError(f"{service}: TLS verification of {host} failed "
                                  f"({_reason(error)}){self.tls_hint}",
