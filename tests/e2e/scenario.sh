@@ -61,6 +61,14 @@ echo "answer: $answer"
 [ "$(systemctl show -P StatusText chipmunk-server)" = \
   "Serving on 127.0.0.1:8080 for 1 user" ] || fail "status after reload"
 
+step "an upgrade (reinstall) keeps the edited config and its mode"
+apt-get install -y --reinstall /opt/chipmunk-e2e/chipmunk-server_*.deb
+grep -q '^e2e = ' /etc/chipmunk/server.ini || fail "edited server.ini survived"
+[ "$(stat -c '%a %U %G' /etc/chipmunk/server.ini)" = "640 root chipmunk" ] \
+    || fail "server.ini still 0640 root:chipmunk"
+wait_for 30 "chipmunk-server active after the upgrade" systemctl is-active chipmunk-server
+[ "$(curl -sf -u e2e:pw http://127.0.0.1:8080/ip)" = 127.0.0.1 ] || fail "serving after upgrade"
+
 step "the client, configured, runs from its timer"
 cat > /etc/chipmunk/client.ini <<INI
 [ChipmunkAPIServer]
