@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 # Debian packages: runtime, tests, and what the venv needs to build systemd-python.
 APT_RUNTIME := python3 python3-cheroot python3-requests python3-systemd python3-dnspython
-APT_TEST := python3-pytest python3-trustme python3-venv python3-dev libsystemd-dev iproute2 bind9 \
+APT_TEST := python3-pytest python3-trustme python3-venv python3-dev libsystemd-dev iproute2 bind9 groff-base \
             pkg-config gcc curl
 APT_BENCH := wrk nginx-light
 APT_E2E := systemd-container curl
