@@ -19,7 +19,7 @@ import requests
 from . import __version__
 from .errors import EXIT_UNAVAILABLE, PermanentError, TemporaryError
 
-USER_AGENT = f"chipmunk/{__version__} (dynamic DNS client; +https://github.com/chipmunk-ddns)"
+USER_AGENT = f"chipmunk/{__version__} (dynamic DNS client)"
 DetailFn = Callable[[requests.Response], str]
 
 
