@@ -63,6 +63,16 @@ def bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
     return convert
 
 
+def _in_range(number: float, low: float, high: float | None, what: str,
+              unit: str = "") -> float:
+    """``number`` if ``low <= number <= high`` (and not NaN), else ValueError."""
+    if number != number or number < low or (high is not None and number > high):
+        limit = (f"at least {low:g}{unit}" if high is None
+                 else f"from {low:g}{unit} to {high:g}{unit}")
+        raise ValueError(f"expected {what} {limit}")
+    return number
+
+
 def bounded_float(low: float, high: float | None = None) -> Callable[[str], float]:
     """A float converter that enforces ``low <= x <= high``."""
     def convert(text: str) -> float:
@@ -70,10 +80,7 @@ def bounded_float(low: float, high: float | None = None) -> Callable[[str], floa
             number = float(text.strip())
         except ValueError:
             raise ValueError("expected a number") from None
-        if number != number or number < low or (high is not None and number > high):
-            limit = f"at least {low:g}" if high is None else f"from {low:g} to {high:g}"
-            raise ValueError(f"expected a number {limit}")
-        return number
+        return _in_range(number, low, high, "a number")
     return convert
 
 
@@ -120,10 +127,7 @@ def bounded_duration(low: float, high: float | None = None) -> Callable[[str], f
             seconds = float(value[:len(value) - len(unit)]) * DURATION_UNITS[unit]
         except (KeyError, ValueError):
             raise ValueError("expected a duration such as 300, 5m, 12h or 7d") from None
-        if seconds != seconds or seconds < low or (high is not None and seconds > high):
-            limit = f"at least {low:g}s" if high is None else f"from {low:g}s to {high:g}s"
-            raise ValueError(f"expected a duration {limit}")
-        return seconds
+        return _in_range(seconds, low, high, "a duration", "s")
     return convert
 
 
