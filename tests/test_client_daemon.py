@@ -183,3 +183,13 @@ DAY = 86400.0
 ])
 def test_when_a_record_is_due(record, now, force, expected):
     assert due_reason(record, "192.0.2.1", now, 7 * DAY, "same", force) == expected
+
+
+def test_status_shows_both_families(tmp_path, chipmunk_server, start_client):
+    config = client_config(chipmunk_server.endpoint, tmp_path / "state", "hostsfile",
+                           f"[hostsfile]\npath = {tmp_path / 'hosts'}\nnames = home.lan\n"
+                           "record_types = A, AAAA\n[Daemon]\ninterval = 3600\n",
+                           endpoint6=chipmunk_server.endpoint6)
+    client = start_client(config)
+    assert client.status("Address") == "Address 127.0.0.1, ::1; next check in 60 min"
+    assert client.stop() == 0

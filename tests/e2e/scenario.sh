@@ -131,6 +131,19 @@ systemctl stop chipmunk-clientd
 rm -r /run/systemd/system/chipmunk-clientd.service.d
 systemctl daemon-reload
 
+step "socket activation: systemd owns port 8080, the server starts on demand"
+systemctl stop chipmunk-server
+systemctl start chipmunk-server.socket
+systemctl is-active --quiet chipmunk-server && fail "server started before a connection"
+answer=$(curl -sf -u e2e:pw http://127.0.0.1:8080/get/ip)
+[ "$answer" = "Your IP:  127.0.0.1" ] || fail "answer through the activated socket: $answer"
+wait_for 15 "activated server active" systemctl is-active chipmunk-server
+echo "StatusText: $(systemctl show -P StatusText chipmunk-server)"
+[ "$(systemctl show -P StatusText chipmunk-server)" = "Serving on [::]:8080 for 1 user" ] \
+    || fail "the server serves on systemd's socket"
+[ "$(curl -sf -g -u e2e:pw 'http://[::1]:8080/ip')" = "::1" ] || fail "IPv6 on the same socket"
+systemctl stop chipmunk-server.socket chipmunk-server
+
 step "every unit verifies; every service's exposure is at most 2.0"
 units="chipmunk-server.service chipmunk-server.socket chipmunk-client.service
        chipmunk-client.timer chipmunk-clientd.service"
