@@ -16,6 +16,7 @@ pyproject.toml::
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from dataclasses import dataclass
@@ -55,7 +56,6 @@ class Outcome:
     record: Record
     #: "updated", "created", "unchanged" or, in a dry run, "would-update"
     result: str
-    previous: str | None
 
 
 class DNSProvider:
@@ -99,13 +99,13 @@ class DNSProvider:
         try:
             current = self.read(record) if self.readable else None
             if current == address and not force:
-                outcome = Outcome(record, "unchanged", current)
+                outcome = Outcome(record, "unchanged")
             elif dry_run:
-                outcome = Outcome(record, "would-update", current)
+                outcome = Outcome(record, "would-update")
             else:
                 self.write(record, address, exists=current is not None)
                 created = current is None and self.readable
-                outcome = Outcome(record, "created" if created else "updated", current)
+                outcome = Outcome(record, "created" if created else "updated")
         except UpdateError as error:
             events.log_event(log, "update-failed", f"{record.key}: {error}",
                              level=logging.ERROR, **fields)
@@ -129,8 +129,21 @@ class DNSProvider:
         return outcome
 
 
+def to_hosts(text: str) -> tuple[str, ...]:
+    """Names relative to a zone, comma- or space-separated; ``@`` is the apex."""
+    hosts = tuple(dict.fromkeys(text.replace(",", " ").split()))
+    if not hosts:
+        raise ValueError("expected one or more names relative to the zone, @ for the apex")
+    return hosts
+
+
+@functools.cache
 def available() -> dict[str, str]:
-    """Provider name -> "module:Class", built-in first, then entry points."""
+    """Provider name -> "module:Class", built-in first, then entry points.
+
+    Cached: scanning the installed distributions' entry points costs a few
+    milliseconds, and loading a config asks several times.
+    """
     found = dict(BUILTIN)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(entry.name, entry.value)

@@ -15,8 +15,7 @@ import requests
 from ..config import Option, bounded_int, to_bool, to_nonempty_text, to_text
 from ..errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError
 from ..webclient import WebClient
-from . import DNSProvider, Record
-from .rfc2136 import to_hosts
+from . import DNSProvider, Record, to_hosts
 
 DEFAULT_ENDPOINT = "https://api.cloudflare.com/client/v4"
 #: envelope error codes that mean the token is wrong or lacks permission

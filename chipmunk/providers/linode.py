@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import requests
 
 from ..config import Option, bounded_int, to_bool, to_nonempty_text, to_text
-from ..errors import EXIT_CONFIG, PermanentError, TemporaryError
+from ..errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError
 from ..webclient import WebClient
 from . import DNSProvider, Record
 
@@ -79,6 +79,8 @@ class LinodeProvider(DNSProvider):
             response = self.web.request(method, self.endpoint + path, "Linode",
                                         detail=linode_errors, **kwargs)
         except PermanentError as error:
+            if error.exit_code != EXIT_NOPERM:  # TLS trouble: the token is not the issue
+                raise
             raise PermanentError(str(error) + TOKEN_HINT, error.exit_code) from None
         if not response.ok:
             raise PermanentError(f"Linode: {method} {path} failed "

@@ -18,17 +18,10 @@ from typing import Any
 
 from ..config import Option, bounded_int, to_nonempty_text
 from ..errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError
-from . import DNSProvider, Record
+from . import DNSProvider, Record, to_hosts
 
 ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1",
               "hmac-md5")
-
-
-def to_hosts(text: str) -> tuple[str, ...]:
-    hosts = tuple(dict.fromkeys(text.replace(",", " ").split()))
-    if not hosts:
-        raise ValueError("expected one or more names relative to the zone, @ for the apex")
-    return hosts
 
 
 def to_algorithm(text: str) -> str:
