@@ -8,14 +8,12 @@ records, and the envelope ``{"success", "errors": [{"code", "message"}],
 """
 from __future__ import annotations
 
-import json
 import re
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from fake_linode import Canned
+from localhttp import LocalHTTPServer, QuietHandler
 
 
 def envelope(result=None, errors=None, success=True) -> dict:
@@ -29,20 +27,20 @@ class FakeCloudflare:
         self.records: dict[str, list[dict]] = {}
         self.requests: list[tuple[str, str, dict | None]] = []
         self.canned: list[Canned] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.http: LocalHTTPServer | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/client/v4"
+        assert self.http is not None
+        return f"{self.http.url}/client/v4"
 
     def __enter__(self) -> "FakeCloudflare":
-        self.thread.start()
+        self.http = LocalHTTPServer(self._handler())
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        assert self.http is not None
+        self.http.close()
 
     def add_zone(self, name: str) -> str:
         zone_id = uuid.uuid4().hex
@@ -67,32 +65,18 @@ class FakeCloudflare:
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
+                body = self.read_json()
                 fake.requests.append((self.command, self.path, body))
                 if fake.canned:
                     canned = fake.canned.pop(0)
-                    status, text, headers = canned.status, canned.body, canned.headers
+                    self.answer(canned.status, canned.body, headers=canned.headers)
                 elif self.headers.get("Authorization") != f"Bearer {fake.token}":
-                    status, headers = 403, {}
-                    text = json.dumps(envelope(None, [{"code": 10000, "message":
-                                                       "Authentication error"}], False))
+                    self.answer(403, envelope(None, [{"code": 10000, "message":
+                                                      "Authentication error"}], False))
                 else:
-                    status, document = fake.route(self.command, self.path, body)
-                    text, headers = json.dumps(document), {}
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                    self.answer(*fake.route(self.command, self.path, body))
 
             do_GET = do_PATCH = do_POST = do_PUT = _handle
 

@@ -15,8 +15,9 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from localhttp import LocalHTTPServer, QuietHandler
 
 
 @dataclass
@@ -33,24 +34,25 @@ class FakeLinode:
         self.domains: dict[int, dict] = {}
         self.records: dict[int, list[dict]] = {}
         self.requests: list[tuple[str, str, dict | None]] = []
+        #: the X-Filter header of each request (None when absent)
+        self.filters: list[str | None] = []
         self.canned: list[Canned] = []
         self._next_id = 1000
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.http: LocalHTTPServer | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v4"
+        assert self.http is not None
+        return f"{self.http.url}/v4"
 
     def __enter__(self) -> "FakeLinode":
-        self.thread.start()
+        self.http = LocalHTTPServer(self._handler_class())
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        assert self.http is not None
+        self.http.close()
 
     def add_domain(self, name: str) -> int:
         with self._lock:
@@ -80,35 +82,20 @@ class FakeLinode:
     def _handler_class(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def _reply(self, status: int, document, headers: dict | None = None) -> None:
-                body = document if isinstance(document, str) else json.dumps(document)
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
+                body = self.read_json()
                 fake.requests.append((self.command, self.path, body))
+                fake.filters.append(self.headers.get("X-Filter"))
                 if fake.canned:
                     canned = fake.canned.pop(0)
-                    self._reply(canned.status, canned.body, canned.headers)
+                    self.answer(canned.status, canned.body, headers=canned.headers)
                     return
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
-                    self._reply(401, {"errors": [{"reason": "Invalid Token"}]})
+                    self.answer(401, {"errors": [{"reason": "Invalid Token"}]})
                     return
                 status, document = fake.route(self.command, self.path, self.headers, body)
-                self._reply(status, document)
+                self.answer(status, document)
 
             do_GET = do_PUT = do_POST = do_DELETE = _handle
 

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-import threading
-
 import pytest
 
 from fake_linode import Canned, FakeLinode
 from helpers import client_config, run_client
+from localhttp import LocalHTTPServer, QuietHandler
 
 LINODE_SECTION = "[linode]\napi_key = {token}\nhost = home\ndomain = example.org\n" \
                  "endpoint = {endpoint}\n{extra}"
@@ -145,9 +143,9 @@ def test_follows_pagination_and_x_filter(write_config, linode):
     linode.records[linode.domain_id].append(linode.records[linode.domain_id].pop(1))
     assert run_client(write_config(), "once").returncode == 0
     assert home(linode)["target"] == "127.0.0.1"
-    domain_lists = [path for method, path, _ in linode.requests if path.startswith(
-        "/v4/domains?")]
-    assert domain_lists, "domains looked up"
+    domain_filters = [json.loads(x_filter) for (_, path, _), x_filter
+                      in zip(linode.requests, linode.filters) if path.startswith("/v4/domains?")]
+    assert domain_filters == [{"domain": "example.org"}], "one filtered domain lookup"
     record_pages = {path for _, path, _ in linode.requests if "/records?" in path}
     assert len(record_pages) == 4, "all four pages of records read"
 
@@ -221,40 +219,24 @@ def test_server_down_exits_75(tmp_path, linode):
     assert "Connection refused" in result.stderr
 
 
-class GarbageServer:
-    """An HTTP server answering every request with a fixed page (a captive portal)."""
+def garbage_server(body: bytes) -> LocalHTTPServer:
+    """An HTTP server answering every GET with a fixed page (a captive portal)."""
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:
+            self.answer(200, body, "text/html")
 
-    def __init__(self, body: bytes, content_type: str = "text/html") -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return LocalHTTPServer(Handler)
 
 
 @pytest.mark.parametrize("body", [b"<html>Please log in to the hotel wifi</html>", b"",
                                   b'{"Client_IP": "not an address"}', b'["1.2.3.4"]'])
 def test_garbage_answers_never_reach_a_provider(tmp_path, linode, body):
-    garbage = GarbageServer(body)
+    garbage = garbage_server(body)
     try:
         section = LINODE_SECTION.format(token="good-token", endpoint=linode.endpoint,
                                         extra="")
         config = tmp_path / "client.ini"
-        config.write_text(client_config(garbage.endpoint, tmp_path / "state", "linode",
+        config.write_text(client_config(garbage.url, tmp_path / "state", "linode",
                                         section))
         result = run_client(config, "once")
     finally:
