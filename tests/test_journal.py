@@ -4,6 +4,7 @@ from __future__ import annotations
 import http.client
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,9 @@ def test_server_auth_failures_are_structured(tmp_path, journal):
     assert "not-the-password" not in repr(entries)
     assert any("plain-text password" in e.get("MESSAGE", "") and e["PRIORITY"] == "4"
                for e in entries), "warnings reach the journal as warnings"
+
+
+def test_readme_lists_the_message_ids():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for event, message_id in MESSAGE_IDS.items():
+        assert f"| {event} | `{message_id}` |" in readme
