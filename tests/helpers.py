@@ -126,11 +126,41 @@ class ServerProcess:
         try:
             return self.process.wait(timeout=WAIT)
         except subprocess.TimeoutExpired:
+            stuck = describe_process_tree(self.process.pid)
             self.process.kill()
             self.process.wait(timeout=WAIT)
-            raise AssertionError("server did not stop on SIGTERM") from None
+            raise AssertionError(f"server did not stop on SIGTERM\n{stuck}\n"
+                                 f"stderr:\n{self.stderr()}") from None
         finally:
             self.notify.close()
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry))
+    return found
+
+
+def describe_process_tree(pid: int) -> str:
+    """Each thread of ``pid`` and its children: state and kernel wait channel."""
+    lines = []
+    for proc in [pid, *children_of(pid)]:
+        for task in sorted(Path(f"/proc/{proc}/task").glob("*")):
+            try:
+                stat = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                wchan = (task / "wchan").read_text()
+                comm = (task / "comm").read_text().strip()
+            except OSError:
+                continue
+            lines.append(f"  pid {proc} thread {task.name} {comm!r}: {stat} {wchan}")
+    return "processes:\n" + "\n".join(lines)
 
 
 def parse_status_addresses(status: str) -> list[tuple[str, int]]:

@@ -11,24 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (WAIT, ServerProcess, basic, child_env, parse_status_addresses,
+from helpers import (WAIT, ServerProcess, basic, child_env, children_of, parse_status_addresses,
                      server_config)
 
 ALICE = {"Authorization": basic("alice", "wonderland")}
 BOB = {"Authorization": basic("bob", "builder")}
-
-
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry))
-    return found
 
 
 def test_ready_and_status_after_binding(tmp_path, start_server):
