@@ -67,6 +67,7 @@ class Server:
         #: a worker leaves speaking about reloads to the main process
         self.is_worker = False
         self.main_pid = os.getpid()
+        self.inbox: SignalInbox | None = None
 
     def open_sockets(self) -> None:
         inherited = systemd.inherited_sockets()
@@ -82,12 +83,12 @@ class Server:
 
     def run(self) -> int:
         # Handlers first: a SIGTERM during start-up is then a clean stop.
-        inbox = SignalInbox(SIGNALS)
+        self.inbox = SignalInbox(SIGNALS)
         self.open_sockets()
         log.info("listening on %s", ", ".join(self.addresses))
         if self.settings.workers == 1:
-            return self._serve(inbox, self.notifier)
-        return self._supervise(inbox)
+            return self._serve(self.inbox, self.notifier)
+        return self._supervise(self.inbox)
 
     # -- serving (the single process, or each worker) --------------------
 
@@ -187,7 +188,7 @@ class Server:
 
     def _spawn(self, index: int) -> int:
         # Signals stay blocked across fork() until the worker has its own
-        # handlers: a SIGTERM sent in between would otherwise land in the
+        # inbox: a SIGTERM sent in between would otherwise land in the
         # parent's inbox, copied into the child where nobody reads it.
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         try:
@@ -203,7 +204,9 @@ class Server:
         try:
             self.is_worker = True
             os.environ.pop("NOTIFY_SOCKET", None)
-            inbox = SignalInbox({signal.SIGHUP: RELOAD, signal.SIGTERM: TERMINATE})
+            if self.inbox is not None:
+                self.inbox.close()  # the main process's, copied by fork()
+            self.inbox = inbox = SignalInbox({signal.SIGHUP: RELOAD, signal.SIGTERM: TERMINATE})
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
