@@ -53,12 +53,12 @@ class SignalInbox:
         """The next request, or None once ``timeout`` seconds passed without one."""
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0)
         while not self._requests:
-            # poll() is retried after EINTR with the time left (PEP 475).
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            # poll() is retried after EINTR with the time left (PEP 475), so
+            # it comes back empty only when that time is up.
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+            if not self._poll.poll(None if remaining is None else remaining * 1000):
                 return None
-            if self._poll.poll(None if remaining is None else remaining * 1000):
-                self._take_arrived()
+            self._take_arrived()
         return self._requests.popleft()
 
     def _take_arrived(self) -> None:
