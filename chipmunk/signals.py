@@ -1,8 +1,8 @@
 """Signals as requests for the main loop, shared by both programs.
 
-A handler only records what arrived; the main loop takes the request out
-and acts (reload, reopen logs, stop), so no real work ever runs inside a
-signal handler.  Waiting on the inbox with a timeout is the programs' only
+A signal is only recorded as it arrives; the main loop takes the request
+out and acts (reload, reopen logs, stop), so no real work ever runs inside
+a signal handler.  Waiting on the inbox with a timeout is the programs' only
 way to pass time: a signal ends the wait at once.
 
 The wait is a poll() on a pipe that Python's C-level signal handler writes
