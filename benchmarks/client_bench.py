@@ -70,7 +70,7 @@ def running_daemon(config: Path, notify_path: Path
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(notify_path))
     notify.settimeout(30)
-    daemon = subprocess.Popen([sys.executable, "-m", "chipmunk.client_cli", "--config",
+    daemon = subprocess.Popen([sys.executable, "-m", "chipmunk.client.cli", "--config",
                                str(config), "run"],
                               env=dict(os.environ, NOTIFY_SOCKET=str(notify_path)),
                               stderr=subprocess.DEVNULL)
@@ -99,7 +99,7 @@ def main() -> int:
         server, server_notify = start_chipmunk(directory, port, "bench-password", 1)
         try:
             once = client_config(directory, port, "300")
-            command = [sys.executable, "-m", "chipmunk.client_cli", "--config", str(once),
+            command = [sys.executable, "-m", "chipmunk.client.cli", "--config", str(once),
                        "once"]
             subprocess.run(command, check=True, timeout=60)  # the first run updates
             ours = timed(command)

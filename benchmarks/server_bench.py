@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from chipmunk.passwords import hash_password
+from chipmunk.server.passwords import hash_password
 
 from .harness import WrkResult, free_port, wrk
 
@@ -47,7 +47,7 @@ def start_chipmunk(directory: Path, port: int, password_line: str,
     notify.bind(str(notify_path))
     notify.settimeout(START_TIMEOUT)
     env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
-    server = subprocess.Popen([sys.executable, "-m", "chipmunk.server_cli",
+    server = subprocess.Popen([sys.executable, "-m", "chipmunk.server.cli",
                                "--config", str(config)], env=env,
                               stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + START_TIMEOUT

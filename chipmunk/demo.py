@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .passwords import hash_password
+from .server.passwords import hash_password
 
 ADDRESS = "127.0.0.1:8080"
 USER, PASSWORD = "demo", "demo-password"
@@ -52,7 +52,7 @@ def wait_until_serving(server: subprocess.Popen, timeout: float = 15) -> None:
 
 def client(config: Path, *args: str) -> int:
     print(f"== chipmunk-client {' '.join(args)}", flush=True)
-    done = subprocess.run([sys.executable, "-m", "chipmunk.client_cli", "--config",
+    done = subprocess.run([sys.executable, "-m", "chipmunk.client.cli", "--config",
                            str(config), *args], timeout=60)
     print(f"   (exit status {done.returncode})")
     return done.returncode
@@ -79,7 +79,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="chipmunk-demo-") as temp_name:
         server_config, client_config, server_state, hosts = write_configs(Path(temp_name))
         print(f"== {server_config}\n{server_config.read_text()}")
-        server = subprocess.Popen([sys.executable, "-m", "chipmunk.server_cli",
+        server = subprocess.Popen([sys.executable, "-m", "chipmunk.server.cli",
                                    "--config", str(server_config)])
         try:
             wait_until_serving(server)

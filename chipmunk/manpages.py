@@ -11,7 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, client_cli, client_settings, server_cli, server_settings
+from . import __version__
+from .client import cli as client_cli
+from .client import settings as client_settings
+from .server import cli as server_cli
+from .server import settings as server_settings
 from .config import Schema
 
 DATE = "2026-11-25"

@@ -82,7 +82,7 @@ class ServerProcess:
               preexec_fn=None) -> "ServerProcess":
         with open(self.stderr_path, "ab") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "chipmunk.server_cli", "--config", str(self.config),
+                [sys.executable, "-m", "chipmunk.server.cli", "--config", str(self.config),
                  *extra_args], env=self.env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=stderr, pass_fds=pass_fds,
                 preexec_fn=preexec_fn)
@@ -208,6 +208,6 @@ def write_provider_config(tmp_path: Path, server: "ServerProcess", provider: str
 
 def run_client(config: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     """``chipmunk-client --config CONFIG ARGS`` in a child process."""
-    return subprocess.run([sys.executable, "-m", "chipmunk.client_cli", "--config",
+    return subprocess.run([sys.executable, "-m", "chipmunk.client.cli", "--config",
                            str(config), *args], env=child_env(**env), capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)

@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from chipmunk.addresses import ClientAddressResolver, forwarded_chain, normalize
+from chipmunk.server.addresses import ClientAddressResolver, forwarded_chain, normalize
 
 TRUSTED = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
 

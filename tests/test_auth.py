@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from chipmunk.auth import Authenticator, parse_basic
-from chipmunk.passwords import hash_password, parse_hash
-from chipmunk.ratelimit import FailureLimiter
-from chipmunk.server_settings import UserCredential
+from chipmunk.server.auth import Authenticator, parse_basic
+from chipmunk.server.passwords import hash_password, parse_hash
+from chipmunk.server.ratelimit import FailureLimiter
+from chipmunk.server.settings import UserCredential
 from helpers import basic
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chipmunk import client_settings
-from chipmunk.client_settings import describe, load_settings
+from chipmunk.client import settings as client_settings
+from chipmunk.client.settings import describe, load_settings
 from chipmunk.config import ConfigError
 from helpers import REPO, run_client
 

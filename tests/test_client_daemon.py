@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from chipmunk.client_daemon import Backoff
-from chipmunk.client_state import FAILED, NEEDS_ATTENTION, RecordState
-from chipmunk.updater import due_reason
+from chipmunk.client.daemon import Backoff
+from chipmunk.client.state import FAILED, NEEDS_ATTENTION, RecordState
+from chipmunk.client.updater import due_reason
 from helpers import WAIT, NotifySocket, child_env, client_config
 
 
@@ -23,7 +23,7 @@ class ClientProcess:
         self.stderr_path = tmp_path / "client.stderr"
         with open(self.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "chipmunk.client_cli", "--config", str(self.config),
+                [sys.executable, "-m", "chipmunk.client.cli", "--config", str(self.config),
                  "run"], env=child_env(NOTIFY_SOCKET=str(self.notify.path), **env),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
 

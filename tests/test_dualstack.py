@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from chipmunk.interfaces import stable_ipv6
+from chipmunk.client.interfaces import stable_ipv6
 from helpers import REPO, run_client, write_client_config
 
 
@@ -97,7 +97,7 @@ def test_interface_address_from_the_kernel_in_a_network_namespace():
                         ["addr", "add", "2001:db8:1::3/64", "dev", "cm0", "nodad",
                          "preferred_lft", "0"]):
             subprocess.run(["ip", "-n", namespace, *command], check=True)
-        probe = ("import sys; from chipmunk.interfaces import stable_ipv6; "
+        probe = ("import sys; from chipmunk.client.interfaces import stable_ipv6; "
                  "print(stable_ipv6(sys.argv[1]))")
         chosen = subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c",
                                  probe, "cm0"], capture_output=True, text=True, check=True,

@@ -32,7 +32,7 @@ def test_client_events_carry_fields_and_message_ids(tmp_path, start_server, jour
         f"[hostsfile]\npath = {tmp_path / 'hosts'}\nnames = home.lan\n"))
     config.chmod(0o600)
     stderr = tmp_path / "stderr"
-    code = journal.run([sys.executable, "-m", "chipmunk.client_cli", "--config",
+    code = journal.run([sys.executable, "-m", "chipmunk.client.cli", "--config",
                         str(config), "once"], stderr)
     assert code == 0, stderr.read_text()
     assert stderr.read_text() == "", "logs went to the journal, not to stderr"
@@ -54,7 +54,7 @@ def test_server_auth_failures_are_structured(tmp_path, journal):
     config = tmp_path / "server.ini"
     config.write_text(server_config(tmp_path, listen="127.0.0.1:0"))
     notify = NotifySocket(tmp_path / "notify.sock")
-    server = journal.start([sys.executable, "-m", "chipmunk.server_cli", "--config",
+    server = journal.start([sys.executable, "-m", "chipmunk.server.cli", "--config",
                             str(config)], tmp_path / "stderr", NOTIFY_SOCKET=str(notify.path))
     try:
         host, port = parse_status_addresses(notify.wait_for("READY", "1")["STATUS"])[0]

@@ -6,7 +6,9 @@ import subprocess
 
 import pytest
 
-from chipmunk import client_settings, manpages, server_settings
+from chipmunk import manpages
+from chipmunk.client import settings as client_settings
+from chipmunk.server import settings as server_settings
 
 
 def test_config_pages_list_every_key():

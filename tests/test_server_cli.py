@@ -4,12 +4,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from chipmunk.passwords import parse_hash
+from chipmunk.server.passwords import parse_hash
 from helpers import WAIT, child_env
 
 
 def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chipmunk.server_cli", *args],
+    return subprocess.run([sys.executable, "-m", "chipmunk.server.cli", *args],
                           input=stdin, capture_output=True, text=True, timeout=WAIT,
                           env=child_env())
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from chipmunk import server_settings
+from chipmunk.server import settings as server_settings
 from chipmunk.config import ConfigError
-from chipmunk.passwords import hash_password
-from chipmunk.server_settings import ListenAddress, load_settings
+from chipmunk.server.passwords import hash_password
+from chipmunk.server.settings import ListenAddress, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from chipmunk.passwords import hash_password
+from chipmunk.server.passwords import hash_password
 from helpers import WAIT, ServerProcess, basic, server_config
 
 BOB_HASH = hash_password("b0b's secret")

@@ -112,7 +112,7 @@ def _activated_server(tmp_path: Path, sockets: list[socket.socket]) -> ServerPro
         "import os, sys\n"
         f"for i in range({len(sockets)}): os.dup2({first} + i, 3 + i)\n"
         f"os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='{len(sockets)}')\n"
-        "os.execv(sys.executable, [sys.executable, '-m', 'chipmunk.server_cli', *sys.argv[1:]])\n")
+        "os.execv(sys.executable, [sys.executable, '-m', 'chipmunk.server.cli', *sys.argv[1:]])\n")
     with open(server.stderr_path, "ab") as stderr:
         server.process = subprocess.Popen(
             [sys.executable, "-c", launcher, "--config", str(server.config)],
@@ -207,7 +207,7 @@ def test_not_under_systemd_logs_plainly_to_stderr(tmp_path):
     config = tmp_path / "server.ini"
     config.write_text(server_config(tmp_path, listen="127.0.0.1:0"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "chipmunk.server_cli", "--config", str(config)],
+        [sys.executable, "-m", "chipmunk.server.cli", "--config", str(config)],
         env=child_env(), stderr=subprocess.PIPE, text=True)
     try:
         line = process.stderr.readline()

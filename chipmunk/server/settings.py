@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import passwords
-from .config import (ConfigError, LoadedConfig, Option, Schema, bounded_float,
+from ..config import (ConfigError, LoadedConfig, Option, Schema, bounded_float,
                      bounded_int, to_networks, to_nonempty_text, to_optional_path)
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/server.ini"

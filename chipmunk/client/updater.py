@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from . import events
-from .client_settings import ClientSettings
-from .client_state import (FAILED, NEEDS_ATTENTION, UNCHANGED, UPDATED, ClientState,
+from .. import events
+from .settings import ClientSettings
+from .state import (FAILED, NEEDS_ATTENTION, UNCHANGED, UPDATED, ClientState,
                            RecordState, StateStore)
 from .discovery import discover_all, server_client
-from .errors import EXIT_NOPERM, PermanentError, TemporaryError, worst_exit_code
-from .providers import DNSProvider, Record, provider_class
+from ..errors import EXIT_NOPERM, PermanentError, TemporaryError, worst_exit_code
+from ..providers import DNSProvider, Record, provider_class
 
 log = logging.getLogger("chipmunk.client")
 

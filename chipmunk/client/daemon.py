@@ -13,11 +13,11 @@ import signal
 import time
 from typing import Callable
 
-from . import systemd
-from .client_settings import ClientSettings, load_settings
-from .config import ConfigError
+from .. import systemd
+from .settings import ClientSettings, load_settings
+from ..config import ConfigError
 from .logfiles import LogFile
-from .signals import RELOAD, REOPEN_LOGS, TERMINATE, SignalInbox
+from ..signals import RELOAD, REOPEN_LOGS, TERMINATE, SignalInbox
 from .updater import CycleResult, Updater
 
 log = logging.getLogger("chipmunk.client")

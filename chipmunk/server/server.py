@@ -18,12 +18,12 @@ import socket
 import time
 from typing import Callable, Iterable
 
-from . import systemd
+from .. import systemd
 from .app import ChipmunkApp
-from .config import ConfigError
+from ..config import ConfigError
 from .httpserver import HTTPService, bind_listeners, describe, tls_adapter
-from .server_settings import ServerSettings, load_settings
-from .signals import CHILD_EXITED, RELOAD, TERMINATE, SignalInbox
+from .settings import ServerSettings, load_settings
+from ..signals import CHILD_EXITED, RELOAD, TERMINATE, SignalInbox
 
 log = logging.getLogger("chipmunk.server")
 

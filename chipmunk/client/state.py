@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .atomicfile import write_atomic
+from ..atomicfile import write_atomic
 
 log = logging.getLogger("chipmunk.client")
 

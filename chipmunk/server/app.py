@@ -16,7 +16,7 @@ from .addressbook import AddressBook
 from .addresses import ClientAddressResolver
 from .auth import Authenticator, parse_basic
 from .ratelimit import FailureLimiter
-from .server_settings import ServerSettings
+from .settings import ServerSettings
 
 log = logging.getLogger("chipmunk.server")
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from .client_settings import ClientSettings
-from .errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError, UpdateError
+from .settings import ClientSettings
+from ..errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError, UpdateError
 from .interfaces import stable_ipv6
-from .webclient import WebClient, short_body
+from ..webclient import WebClient, short_body
 
 PATHS = {"get": "/get/ip.json", "set": "/set"}
 TLS_HINT = (". If the server uses a private CA, set [ChipmunkAPIServer] tls_verify = "

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import (ConfigError, Option, Schema, bounded_duration, to_bool,
+from ..config import (ConfigError, Option, Schema, bounded_duration, to_bool,
                      to_nonempty_text, to_optional_path)
-from .providers import available, provider_class
+from ..providers import available, provider_class
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/client.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk-client"

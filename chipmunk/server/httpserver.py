@@ -20,8 +20,8 @@ from typing import Sequence
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
-from .config import ConfigError
-from .server_settings import ListenAddress, ServerSettings
+from ..config import ConfigError
+from .settings import ListenAddress, ServerSettings
 
 log = logging.getLogger("chipmunk.server")
 

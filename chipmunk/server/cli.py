@@ -5,8 +5,8 @@ import argparse
 import getpass
 import sys
 
-from . import server_settings
-from .cli import base_parser, print_warnings, run_command
+from . import settings as server_settings
+from ..cli import base_parser, print_warnings, run_command
 from .passwords import hash_password
 from .server import EXIT_UNAVAILABLE, Server, load_checked, log_warnings
 

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from typing import Mapping
 
 from .passwords import DUMMY_HASH
-from .server_settings import UserCredential
+from .settings import UserCredential
 
 CACHE_SIZE = 1024
 

@@ -6,11 +6,11 @@ import logging
 import sys
 import time
 
-from . import client_settings
-from .cli import base_parser, run_command
-from .client_daemon import ClientDaemon
-from .client_settings import ClientSettings, describe, load_settings
-from .client_state import NEEDS_ATTENTION, StateStore
+from . import settings as client_settings
+from ..cli import base_parser, run_command
+from .daemon import ClientDaemon
+from .settings import ClientSettings, describe, load_settings
+from .state import NEEDS_ATTENTION, StateStore
 from .updater import Updater
 
 log = logging.getLogger("chipmunk.client")

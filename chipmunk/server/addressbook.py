@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .atomicfile import touch, write_atomic
+from ..atomicfile import touch, write_atomic
 
 UPDATED_FLAG = "updated"
 

@@ -1,0 +1,1 @@
+"""chipmunk-client: learns the public address and keeps DNS records on it."""

@@ -1,0 +1,1 @@
+"""chipmunk-server: the what's-my-IP API, hosted by cheroot."""
