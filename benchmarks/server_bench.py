@@ -55,7 +55,7 @@ def start_chipmunk(directory: Path, port: int, password_line: str,
         try:
             if b"READY=1" in notify.recv(4096):
                 return server, notify
-        except socket.timeout:
+        except TimeoutError:
             break
     server.kill()
     notify.close()

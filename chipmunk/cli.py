@@ -1,19 +1,48 @@
 """What both programs' command lines share: common options and exit codes.
 
 Expected failures end in one clear line and a sysexits code; a traceback is
-printed only with ``--debug``.
+printed only with ``--debug``.  :class:`ExitCode` is the one table of codes
+both programs end with (the systemd units name some of them in
+``SuccessExitStatus=`` and ``RestartPreventExitStatus=``).
 """
 from __future__ import annotations
 
 import argparse
+import enum
 import logging
-import sys
-from typing import Callable
+import os
+from collections.abc import Callable, Iterable
 
-from . import __version__, systemd
-from .config import EXIT_CONFIG, ConfigError
+from . import __version__
+from .config import ConfigError
+from .logs import setup_logging
 
-EXIT_SOFTWARE = 70
+log = logging.getLogger(__name__)
+
+
+class ExitCode(enum.IntEnum):
+    """sysexits.h codes, as ``os.EX_*`` names them."""
+
+    OK = os.EX_OK
+    USAGE = os.EX_USAGE                # 64: wrong command-line arguments
+    DATAERR = os.EX_DATAERR            # 65: bad input (an empty password to hash)
+    UNAVAILABLE = os.EX_UNAVAILABLE    # 69: cannot listen; a peer unusable as configured (TLS)
+    SOFTWARE = os.EX_SOFTWARE          # 70: a bug
+    CANTCREAT = os.EX_CANTCREAT        # 73: cannot write the state
+    TEMPFAIL = os.EX_TEMPFAIL          # 75: temporary failure: try again later
+    NOPERM = os.EX_NOPERM              # 77: credentials refused: a person must act
+    CONFIG = os.EX_CONFIG              # 78: the configuration is wrong
+    INTERRUPTED = 128 + 2              # SIGINT, as a shell reports it
+
+
+#: Several outcomes, one exit code: what needs a person wins over what a retry fixes.
+SEVERITY = (ExitCode.CONFIG, ExitCode.NOPERM, ExitCode.UNAVAILABLE, ExitCode.SOFTWARE,
+            ExitCode.CANTCREAT, ExitCode.TEMPFAIL)
+
+
+def worst_exit_code(codes: Iterable[int]) -> ExitCode:
+    present = set(codes)
+    return next((code for code in SEVERITY if code in present), ExitCode.OK)
 
 
 def base_parser(prog: str, description: str, default_config: str) -> argparse.ArgumentParser:
@@ -28,26 +57,27 @@ def base_parser(prog: str, description: str, default_config: str) -> argparse.Ar
     return parser
 
 
+def print_check(effective_settings: str, path: str, summary: str) -> None:
+    """What both ``check`` commands print: the settings in use, secrets masked,
+    then one line that says the file is good.  It stays a valid config file."""
+    print(effective_settings, end="")
+    print(f"# {path}: OK: {summary}")
+
+
 def run_command(identifier: str, args: argparse.Namespace,
                 command: Callable[[argparse.Namespace], int]) -> int:
     """Set up logging, run ``command``, turn expected failures into exit codes."""
-    systemd.setup_logging(identifier, debug=args.debug)
-    log = logging.getLogger(f"chipmunk.{identifier}")
+    setup_logging(identifier, debug=args.debug)
     try:
         return command(args)
     except ConfigError as error:
         log.error("%s", error)
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as error:  # unexpected: one line unless --debug
         if args.debug:
             log.exception("unexpected error")
         else:
             log.error("unexpected error: %s (run with --debug for details)", error)
-        return EXIT_SOFTWARE
-
-
-def print_warnings(warnings: tuple[str, ...] | list[str]) -> None:
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        return ExitCode.SOFTWARE

@@ -1,9 +1,11 @@
 """Typed configuration on top of stdlib configparser, shared by both programs.
 
-A program declares its options once, as a :class:`Schema` of
-:class:`Option` objects.  The same declaration validates a file, converts
-values to Python types, warns about deprecated keys, rejects unknown ones and
-renders the commented sample config, so the three cannot drift apart.
+A program declares each section once, as a :class:`Section` of
+:class:`Option` objects, and its :class:`Schema` is the list of them.  The
+same declaration validates a file, converts values to Python types, warns
+about deprecated keys, rejects unknown ones, renders the commented sample
+config and the effective settings of ``check``, so none of them can drift
+apart.  The converters live in :mod:`chipmunk.converters`.
 
 configparser is used with interpolation off (passwords contain ``%`` and
 ``$``) and case-preserving keys (the original lowercased usernames by
@@ -13,14 +15,15 @@ value, because that is what a person needs to fix it.
 from __future__ import annotations
 
 import configparser
-import ipaddress
+import enum
+import hashlib
 import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
-#: sysexits.h EX_CONFIG: systemd units use it in RestartPreventExitStatus=.
-EXIT_CONFIG = 78
+from .converters import to_text
 
 
 class ConfigError(Exception):
@@ -38,117 +41,33 @@ class ConfigError(Exception):
         self.path, self.section, self.key, self.value = path, section, key, value
 
 
-# -- converters: each takes the raw string and raises ValueError on bad input --
-
-def to_bool(text: str) -> bool:
-    """yes/no, true/false, on/off, 1/0 as configparser understands them."""
-    lowered = text.strip().lower()
-    if lowered in configparser.ConfigParser.BOOLEAN_STATES:
-        return configparser.ConfigParser.BOOLEAN_STATES[lowered]
-    raise ValueError("expected yes or no")
-
-
-def bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An integer converter that enforces ``low <= n <= high``."""
-    def convert(text: str) -> int:
-        try:
-            number = int(text.strip())
-        except ValueError:
-            raise ValueError("expected a whole number") from None
-        if number < low or (high is not None and number > high):
-            limit = f"at least {low}" if high is None else f"from {low} to {high}"
-            raise ValueError(f"expected a number {limit}")
-        return number
-    convert.__name__ = "integer"
-    return convert
-
-
-def _in_range(number: float, low: float, high: float | None, what: str,
-              unit: str = "") -> float:
-    """``number`` if ``low <= number <= high`` (and not NaN), else ValueError."""
-    if number != number or number < low or (high is not None and number > high):
-        limit = (f"at least {low:g}{unit}" if high is None
-                 else f"from {low:g}{unit} to {high:g}{unit}")
-        raise ValueError(f"expected {what} {limit}")
-    return number
-
-
-def bounded_float(low: float, high: float | None = None) -> Callable[[str], float]:
-    """A float converter that enforces ``low <= x <= high``."""
-    def convert(text: str) -> float:
-        try:
-            number = float(text.strip())
-        except ValueError:
-            raise ValueError("expected a number") from None
-        return _in_range(number, low, high, "a number")
-    return convert
-
-
-def to_text(text: str) -> str:
-    return text.strip()
-
-
-def to_nonempty_text(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text.strip()
-
-
-def to_optional_path(text: str) -> Path | None:
-    return Path(text.strip()) if text.strip() else None
-
-
-def to_path(text: str) -> Path:
-    if not text.strip():
-        raise ValueError("expected a path")
-    return Path(text.strip())
-
-
-def to_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """A comma- or space-separated list of addresses or CIDR networks."""
-    networks = []
-    for item in text.replace(",", " ").split():
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
-    return tuple(networks)
-
-
-DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def bounded_duration(low: float, high: float | None = None) -> Callable[[str], float]:
-    """Seconds, written as ``300``, ``90s``, ``5m``, ``12h``, ``7d`` or ``1w``."""
-    def convert(text: str) -> float:
-        value = text.strip().lower()
-        unit = value[-1:] if value[-1:].isalpha() else ""
-        try:
-            seconds = float(value[:len(value) - len(unit)]) * DURATION_UNITS[unit]
-        except (KeyError, ValueError):
-            raise ValueError("expected a duration such as 300, 5m, 12h or 7d") from None
-        return _in_range(seconds, low, high, "a duration", "s")
-    return convert
-
-
 # -- the schema --------------------------------------------------------------
+
+class Lifecycle(enum.Enum):
+    """Where a key stands: in use, on its way out, or gone."""
+
+    CURRENT = "current"
+    #: still honoured; setting it earns a warning
+    DEPRECATED = "deprecated"
+    #: accepted so old files load, warned about, and otherwise ignored
+    OBSOLETE = "obsolete"
+
 
 @dataclass(frozen=True)
 class Option:
-    """One key of one section: how to convert it, its default and its story.
+    """One key of a section: how to convert it, its default and its story.
 
     ``default`` is the raw text a user would write (it goes through
     ``convert`` like user input); ``None`` makes the key required.
     ``default_factory`` computes a typed default at load time instead (for
     defaults taken from the environment) and then ``default_text`` describes
-    it in the sample config.  ``deprecated`` keys are accepted, warned about
-    with that text, and otherwise ignored.  A ``secret`` may instead come
-    from ``<key>_file = PATH`` or from the systemd credential
-    ``$CREDENTIALS_DIRECTORY/<section>.<key>`` (section in lower case), and is
-    never shown in messages.
+    it in the sample config.  ``attribute`` is the settings field the value
+    goes to, when it is not named like the key.  A ``secret`` may instead
+    come from ``<key>_file = PATH`` or from the systemd credential
+    ``$CREDENTIALS_DIRECTORY/<section>.<key>`` (section in lower case), and
+    is never shown.  A DEPRECATED or OBSOLETE key warns with ``note``.
     """
 
-    section: str
     key: str
     convert: Callable[[str], Any] = to_text
     default: str | None = None
@@ -156,17 +75,44 @@ class Option:
     default_factory: Callable[[], Any] | None = None
     default_text: str | None = None
     secret: bool = False
-    deprecated: str | None = None
+    lifecycle: Lifecycle = Lifecycle.CURRENT
+    note: str = ""
+    attribute: str | None = None
 
     @property
-    def credential_name(self) -> str:
-        return f"{self.section.lower()}.{self.key}"
+    def field_name(self) -> str:
+        return self.attribute or self.key
+
+    @property
+    def in_use(self) -> bool:
+        return self.lifecycle is not Lifecycle.OBSOLETE
 
     @property
     def shown_default(self) -> str:
         if self.default_text is not None:
             return self.default_text
         return self.default if self.default is not None else ""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A ``[name]`` section and its options.
+
+    A ``free_form`` section (``[Users]``) has no declared keys: the program
+    validates them itself; ``example`` is shown in the sample config.
+    """
+
+    name: str
+    options: tuple[Option, ...] = ()
+    help: str = ""
+    free_form: bool = False
+    example: str = ""
+
+    def option(self, key: str) -> Option | None:
+        return next((option for option in self.options if option.key == key), None)
+
+    def credential_name(self, option: Option) -> str:
+        return f"{self.name.lower()}.{option.key}"
 
 
 @dataclass
@@ -178,6 +124,8 @@ class LoadedConfig:
     #: sections whose keys are free-form (e.g. [Users]): name -> {key: raw}
     free_sections: dict[str, dict[str, str]]
     warnings: list[str] = field(default_factory=list)
+    #: SHA-256 of the text loaded: tells two loads of the same file apart
+    digest: str = ""
 
     def get(self, section: str, key: str) -> Any:
         return self.values[(section, key)]
@@ -187,46 +135,40 @@ class LoadedConfig:
 
 
 class Schema:
-    """The declared options of one program, plus its free-form sections.
+    """The declared sections of one program."""
 
-    ``free_sections`` map a section name to a help text; their keys are not
-    declared (``[Users]`` maps any username to a password) and the program
-    validates them itself.
-    """
-
-    def __init__(self, options: Iterable[Option],
-                 free_sections: Mapping[str, str] | None = None,
-                 section_help: Mapping[str, str] | None = None) -> None:
-        self.options = list(options)
-        self.free_sections = dict(free_sections or {})
-        self.section_help = dict(section_help or {})
-        self._by_key = {(o.section, o.key): o for o in self.options}
+    def __init__(self, sections: Iterable[Section]) -> None:
+        self.sections = {section.name: section for section in sections}
 
     @property
-    def sections(self) -> list[str]:
-        names: list[str] = []
-        for option in self.options:
-            if option.section not in names:
-                names.append(option.section)
-        names.extend(s for s in self.free_sections if s not in names)
-        return names
+    def options(self) -> list[Option]:
+        """Every option of every section, obsolete ones included."""
+        return [option for section in self.sections.values() for option in section.options]
+
+    def fields(self, names: Iterable[str] | None = None) -> dict[str, Option]:
+        """Settings field name -> its option, over the ``names`` sections (default all)."""
+        chosen = self.sections if names is None else names
+        return {option.field_name: option for name in chosen
+                for option in self.sections[name].options if option.in_use}
+
+    def field_values(self, loaded: LoadedConfig, names: Iterable[str]) -> dict[str, Any]:
+        """Settings field name -> converted value, over the ``names`` sections."""
+        return {option.field_name: loaded.get(name, option.key)
+                for name in names for option in self.sections[name].options
+                if option.in_use}
 
     def load(self, path: str | os.PathLike) -> LoadedConfig:
         """Read, validate and convert ``path``; raise ConfigError on any fault."""
-        return self.convert(self.read(path), str(path))
+        return self.load_text(read_config_text(path), str(path))
 
     def read(self, path: str | os.PathLike) -> configparser.ConfigParser:
         """Parse ``path`` without converting anything yet."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(path, "file not found") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(path, f"cannot read: {error}") from None
-        return self.parse(text, str(path))
+        return self.parse(read_config_text(path), str(path))
 
     def load_text(self, text: str, path: str = "<config>") -> LoadedConfig:
-        return self.convert(self.parse(text, path), path)
+        loaded = self.convert(self.parse(text, path), path)
+        loaded.digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return loaded
 
     @staticmethod
     def parse(text: str, path: str = "<config>") -> configparser.ConfigParser:
@@ -253,107 +195,155 @@ class Schema:
         """Validate and convert; ``unused_sections`` are checked for unknown
         keys but their values are neither converted nor required."""
         unused = set(unused_sections)
-        known_sections = set(self.sections)
         warnings: list[str] = []
-        for section in parser.sections():
-            if section not in known_sections:
+        for name in parser.sections():
+            section = self.sections.get(name)
+            if section is None:
                 raise ConfigError(path, "unknown section (known: "
-                                  + ", ".join(f"[{s}]" for s in self.sections) + ")",
-                                  section)
-            if section in self.free_sections:
-                continue
-            for key, raw in parser.items(section):
-                option = self._by_key.get((section, key))
-                if option is None and key.endswith("_file"):
-                    secret = self._by_key.get((section, key[:-5]))
-                    option = secret if secret is not None and secret.secret else None
-                if option is None:
-                    known = sorted(k for s, k in self._by_key if s == section)
-                    raise ConfigError(path, "unknown key (known: " + ", ".join(known)
-                                      + ")", section, key, raw)
-                if option.deprecated:
-                    warnings.append(f"{path}: [{section}] {key} is deprecated and "
-                                    f"ignored: {option.deprecated}")
+                                  + ", ".join(f"[{s}]" for s in self.sections) + ")", name)
+            if not section.free_form:
+                warnings += self._check_keys(parser, path, section)
         values: dict[tuple[str, str], Any] = {}
-        for option in self.options:
-            if option.deprecated or option.section in unused:
+        for section in self.sections.values():
+            if section.name in unused:
                 continue
-            if option.secret:
-                values[(option.section, option.key)] = self._secret(parser, path, option,
-                                                                    warnings)
-            else:
-                values[(option.section, option.key)] = self._value(parser, path, option)
-        free = {name: dict(parser.items(name)) if parser.has_section(name) else {}
-                for name in self.free_sections}
+            for option in section.options:
+                if option.in_use:
+                    values[(section.name, option.key)] = self._value_or_secret(
+                        parser, path, section, option, warnings)
+        free = {section.name: (dict(parser.items(section.name))
+                               if parser.has_section(section.name) else {})
+                for section in self.sections.values() if section.free_form}
         return LoadedConfig(path, values, free, warnings)
 
-    def _secret(self, parser: configparser.ConfigParser, path: str, option: Option,
-                warnings: list[str]) -> Any:
-        """A secret: inline, from ``<key>_file``, or from a systemd credential."""
-        inline = parser.get(option.section, option.key, fallback=None)
-        file_name = parser.get(option.section, f"{option.key}_file", fallback=None)
+    @staticmethod
+    def _check_keys(parser: configparser.ConfigParser, path: str,
+                    section: Section) -> list[str]:
+        """Unknown keys fail; deprecated and obsolete ones earn a warning."""
+        warnings = []
+        for key, raw in parser.items(section.name):
+            option = section.option(key)
+            if option is None and key.endswith("_file"):
+                secret = section.option(key[:-5])
+                option = secret if secret is not None and secret.secret else None
+            if option is None:
+                known = sorted(o.key for o in section.options)
+                raise ConfigError(path, "unknown key (known: " + ", ".join(known) + ")",
+                                  section.name, key, raw)
+            if option.lifecycle is Lifecycle.OBSOLETE:
+                warnings.append(f"{path}: [{section.name}] {key} is deprecated and "
+                                f"ignored: {option.note}")
+            elif option.lifecycle is Lifecycle.DEPRECATED:
+                warnings.append(f"{path}: [{section.name}] {key} is deprecated "
+                                f"(still honoured for now): {option.note}")
+        return warnings
+
+    def _value_or_secret(self, parser: configparser.ConfigParser, path: str,
+                         section: Section, option: Option, warnings: list[str]) -> Any:
+        """A value; a secret may come inline, from ``<key>_file`` or a credential."""
+        if not option.secret:
+            return _value(parser, path, section.name, option)
+        inline = parser.get(section.name, option.key, fallback=None)
+        file_name = parser.get(section.name, f"{option.key}_file", fallback=None)
         if inline is not None and file_name is not None:
             raise ConfigError(path, f"give {option.key} or {option.key}_file, not both",
-                              option.section, option.key)
+                              section.name, option.key)
         if file_name is not None:
-            secret = _read_secret(path, option.section, f"{option.key}_file", file_name)
-            return self._value(parser, path, option, secret)
-        credential = _credential_path(option.credential_name)
+            secret = _read_secret(path, section.name, f"{option.key}_file", file_name)
+            return _value(parser, path, section.name, option, secret)
+        credential = _credential_path(section.credential_name(option))
         if inline is None and credential is not None:
-            secret = _read_secret(path, option.section, option.key, str(credential))
-            return self._value(parser, path, option, secret)
+            secret = _read_secret(path, section.name, option.key, str(credential))
+            return _value(parser, path, section.name, option, secret)
         if inline and _readable_by_others(path):
-            warnings.append(f"{path}: [{option.section}] {option.key}: this file holds a "
+            warnings.append(f"{path}: [{section.name}] {option.key}: this file holds a "
                             "secret and others can read it; chmod 0640 it, or use "
-                            f"{option.key}_file or the credential {option.credential_name}")
-        return self._value(parser, path, option)
+                            f"{option.key}_file or the credential "
+                            f"{section.credential_name(option)}")
+        return _value(parser, path, section.name, option)
 
-    @staticmethod
-    def _value(parser: configparser.ConfigParser, path: str, option: Option,
-               raw: str | None = None) -> Any:
-        if raw is None:
-            raw = parser.get(option.section, option.key, fallback=None)
-        if raw is None:
-            if option.default_factory is not None:
-                return option.default_factory()
-            raw = option.default
-            if raw is None:
-                raise ConfigError(path, "required key is missing",
-                                  option.section, option.key)
-        try:
-            return option.convert(raw)
-        except ValueError as error:
-            shown = "****" if option.secret else raw
-            raise ConfigError(path, str(error), option.section, option.key,
-                              shown) from None
-
-    def render_sample(self, title: str, extra: Mapping[str, str] | None = None) -> str:
-        """The commented sample config: every key, its help and its default.
-
-        ``extra`` adds text at the end of a section (for free-form sections,
-        an example entry).
-        """
+    def render_sample(self, title: str) -> str:
+        """The commented sample config: every key, its help and its default."""
         lines = [f"# {title}", "#",
                  "# Every key is shown commented out with its default value.", ""]
-        for section in self.sections:
-            lines.append(f"[{section}]")
-            if section in self.section_help:
-                lines.extend(_comment(self.section_help[section]))
-            if section in self.free_sections:
-                lines.extend(_comment(self.free_sections[section]))
-            for option in self.options:
-                if option.section != section or option.deprecated:
+        for section in self.sections.values():
+            lines.append(f"[{section.name}]")
+            lines.extend(_comment(section.help))
+            for option in section.options:
+                if not option.in_use:
                     continue
                 lines.append("")
                 lines.extend(_comment(option.help))
                 lines.append(f"#{option.key} = {option.shown_default}".rstrip())
                 if option.secret:
                     lines.append(f"#{option.key}_file =")
-            if extra and section in extra:
+            if section.example:
                 lines.append("")
-                lines.extend(extra[section].splitlines())
+                lines.extend(section.example.splitlines())
             lines.append("")
         return "\n".join(lines)
+
+    def render_effective(self, path: str, value: Callable[[Section, Option], Any],
+                         sections: Iterable[str],
+                         free: Mapping[str, Iterable[str]] | None = None) -> str:
+        """The settings in use, as a config file, every secret masked.
+
+        ``value`` gives an option's effective value; ``free`` lists the keys
+        of free-form sections (their values are secrets, never shown).
+        """
+        lines = [f"# effective settings from {path}"]
+        for name in sections:
+            section = self.sections[name]
+            lines += ["", f"[{name}]"]
+            for option in section.options:
+                if option.in_use:
+                    shown = SECRET_MASK if option.secret else format_value(
+                        value(section, option))
+                    lines.append(f"{option.key} = {shown}".rstrip())
+            lines += [f"{key} = {SECRET_MASK}" for key in (free or {}).get(name, ())]
+        return "\n".join(lines) + "\n"
+
+
+SECRET_MASK = "********"
+
+
+def format_value(value: Any) -> str:
+    """A typed value written back the way the config file takes it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(format_value(item) for item in value)
+    return str(value)
+
+
+def _value(parser: configparser.ConfigParser, path: str, section: str, option: Option,
+           raw: str | None = None) -> Any:
+    if raw is None:
+        raw = parser.get(section, option.key, fallback=None)
+    if raw is None:
+        if option.default_factory is not None:
+            return option.default_factory()
+        raw = option.default
+        if raw is None:
+            raise ConfigError(path, "required key is missing", section, option.key)
+    try:
+        return option.convert(raw)
+    except ValueError as error:
+        shown = SECRET_MASK if option.secret else raw
+        raise ConfigError(path, str(error), section, option.key, shown) from None
+
+
+def read_config_text(path: str | os.PathLike) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(path, f"cannot read: {error}") from None
 
 
 def _read_secret(path: str, section: str, key: str, secret_path: str) -> str:

@@ -8,17 +8,25 @@ Used at package build time: ``python3 -m chipmunk.manpages OUTPUT_DIR``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
+from .cli import ExitCode
 from .client import cli as client_cli
 from .client import settings as client_settings
+from .config import Lifecycle, Schema
 from .server import cli as server_cli
 from .server import settings as server_settings
-from .config import Schema
 
-DATE = "2026-11-25"
+
+def page_date() -> str:
+    """The build's date: ``SOURCE_DATE_EPOCH`` (reproducible builds), else today."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = time.gmtime(int(epoch)) if epoch and epoch.isdigit() else time.gmtime()
+    return time.strftime("%Y-%m-%d", when)
 
 
 def escape(text: str) -> str:
@@ -30,7 +38,7 @@ def escape(text: str) -> str:
 
 
 def header(name: str, section: int, summary: str) -> list[str]:
-    return [f'.TH "{name.upper()}" "{section}" "{DATE}" "chipmunk {__version__}" '
+    return [f'.TH "{name.upper()}" "{section}" "{page_date()}" "chipmunk {__version__}" '
             '"Chipmunk"', ".SH NAME", f"{escape(name)} \\- {escape(summary)}"]
 
 
@@ -47,8 +55,7 @@ def program_page(name: str, parser: argparse.ArgumentParser, summary: str,
     return "\n".join(lines) + "\n"
 
 
-def config_page(name: str, schema: Schema, summary: str, program: str,
-                extra: dict[str, str] | None = None) -> str:
+def config_page(name: str, schema: Schema, summary: str, program: str) -> str:
     lines = header(name, 5, summary)
     lines += [".SH DESCRIPTION",
               escape(f"The configuration of {program}: an INI file of [sections] with "
@@ -58,18 +65,15 @@ def config_page(name: str, schema: Schema, summary: str, program: str,
                      "file, the section, the key and the value."),
               ".PP", escape(f"{program} sample-config prints a commented file with every "
                             "key and its default.")]
-    for section in schema.sections:
-        lines += [".SH " + escape(f"[{section}]")]
-        for text in (schema.section_help.get(section), schema.free_sections.get(section),
-                     (extra or {}).get(section)):
+    for section in schema.sections.values():
+        lines += [".SH " + escape(f"[{section.name}]")]
+        for text in (section.help, section.example):
             if text:
                 lines += [".PP", escape(" ".join(text.split()))]
-        for option in schema.options:
-            if option.section != section:
-                continue
+        for option in section.options:
             lines += [".TP", f"\\fB{escape(option.key)}\\fR"]
-            if option.deprecated:
-                lines.append(escape(f"Deprecated, accepted and ignored: {option.deprecated}."))
+            if option.lifecycle is Lifecycle.OBSOLETE:
+                lines.append(escape(f"Deprecated, accepted and ignored: {option.note}."))
                 continue
             default = option.shown_default
             lines.append(escape(" ".join(option.help.split())))
@@ -79,7 +83,7 @@ def config_page(name: str, schema: Schema, summary: str, program: str,
             if option.secret:
                 lines.append(escape(f"Instead of the value itself, {option.key}_file = PATH "
                                     "names a file holding it, or the systemd credential "
-                                    f"{option.credential_name} provides it."))
+                                    f"{section.credential_name(option)} provides it."))
     lines += [".SH SEE ALSO", f"\\fB{escape(program)}\\fR(8)"]
     return "\n".join(lines) + "\n"
 
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     if len(args) != 1:
         print("usage: python3 -m chipmunk.manpages OUTPUT_DIR", file=sys.stderr)
-        return 64
+        return ExitCode.USAGE
     directory = Path(args[0])
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in pages().items():

@@ -18,13 +18,20 @@ signal support works the same.)
 from __future__ import annotations
 
 import collections
+import enum
 import os
 import select
 import signal
 import time
 
-RELOAD, TERMINATE, CHILD_EXITED, REOPEN_LOGS = ("reload", "terminate", "child-exited",
-                                                "reopen-logs")
+
+class Request(enum.Enum):
+    """What a signal asks the main loop to do."""
+
+    RELOAD = "reload"
+    TERMINATE = "terminate"
+    CHILD_EXITED = "child-exited"
+    REOPEN_LOGS = "reopen-logs"
 
 
 def _record_nothing(_signum: int, _frame: object) -> None:
@@ -39,9 +46,9 @@ class SignalInbox:
     its own.
     """
 
-    def __init__(self, signals: dict[int, str]) -> None:
+    def __init__(self, signals: dict[int, Request]) -> None:
         self._requests_by_signal = {int(signum): request for signum, request in signals.items()}
-        self._requests: collections.deque[str] = collections.deque()
+        self._requests: collections.deque[Request] = collections.deque()
         self._reader, self._writer = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._poll = select.poll()
         self._poll.register(self._reader, select.POLLIN)
@@ -49,7 +56,7 @@ class SignalInbox:
         for signum in self._requests_by_signal:
             signal.signal(signum, _record_nothing)
 
-    def wait(self, timeout: float | None) -> str | None:
+    def wait(self, timeout: float | None) -> Request | None:
         """The next request, or None once ``timeout`` seconds passed without one."""
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0)
         while not self._requests:

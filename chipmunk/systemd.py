@@ -2,14 +2,10 @@
 
 - :class:`Notifier`: sd_notify states through systemd-python; outside
   systemd (no ``NOTIFY_SOCKET``) every call is a cheap no-op.
-- :func:`setup_logging`: the journal with structured fields when stderr *is*
-  the journal (``JOURNAL_STREAM`` names stderr's device and inode), plain
-  lines on stderr otherwise.
+- :func:`stderr_is_journal` and :func:`journal_handler`: whether stderr *is*
+  the journal (``JOURNAL_STREAM`` names stderr's device and inode), and a
+  handler that writes structured entries to it (:mod:`chipmunk.logs` decides).
 - :func:`inherited_sockets`: sockets passed by socket activation.
-
-Structured fields are passed as ``extra={"CHIPMUNK_EVENT": ...}``; the
-journal stores them as fields, the plain formatter appends them as
-``key=value`` so a person reading stderr sees them too.
 """
 from __future__ import annotations
 
@@ -25,8 +21,9 @@ from systemd import daemon, journal
 class Notifier:
     """sd_notify with one method per state (READY, RELOADING, ...)."""
 
-    def __init__(self) -> None:
-        self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
+    def __init__(self, enabled: bool | None = None) -> None:
+        """Enabled when systemd gave a NOTIFY_SOCKET, unless ``enabled`` says otherwise."""
+        self.enabled = bool(os.environ.get("NOTIFY_SOCKET")) if enabled is None else enabled
 
     def _send(self, *assignments: str) -> None:
         """Send, never raise: a vanished notify socket must not stop the service."""
@@ -35,7 +32,7 @@ class Notifier:
         try:
             daemon.notify("\n".join(assignments))
         except OSError as error:
-            logging.getLogger("chipmunk").warning(
+            logging.getLogger(__name__).warning(
                 "cannot notify systemd (%s); not trying again", error)
             self.enabled = False
 
@@ -55,9 +52,10 @@ class Notifier:
     def watchdog(self) -> None:
         self._send("WATCHDOG=1")
 
-    @staticmethod
-    def watchdog_interval() -> float | None:
+    def watchdog_interval(self) -> float | None:
         """Seconds between WATCHDOG=1 pings (half the timeout), None if unwanted."""
+        if not self.enabled:
+            return None
         usec = os.environ.get("WATCHDOG_USEC", "")
         pid = os.environ.get("WATCHDOG_PID", "")
         if not usec.isdigit() or int(usec) == 0 or (pid and pid != str(os.getpid())):
@@ -89,30 +87,6 @@ def stderr_is_journal() -> bool:
     return expected == f"{stat.st_dev}:{stat.st_ino}"
 
 
-class PlainFormatter(logging.Formatter):
-    """``LEVEL message key=value ...`` with the CHIPMUNK_* fields appended."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = f"{record.levelname.lower()}: {record.getMessage()}"
-        fields = [f"{key[9:].lower()}={value}" for key, value in vars(record).items()
-                  if key.startswith("CHIPMUNK_")]
-        if fields:
-            text += "  [" + " ".join(fields) + "]"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return text
-
-
-def setup_logging(identifier: str, debug: bool = False) -> None:
-    """Route the 'chipmunk' loggers to the journal or to stderr."""
-    if stderr_is_journal():
-        handler: logging.Handler = journal.JournalHandler(SYSLOG_IDENTIFIER=identifier)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(PlainFormatter())
-    root = logging.getLogger("chipmunk")
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
-    root.propagate = False
+def journal_handler(identifier: str) -> logging.Handler:
+    """A handler that writes to the journal with fields (``extra=``) as fields."""
+    return journal.JournalHandler(SYSLOG_IDENTIFIER=identifier)

@@ -78,7 +78,7 @@ zone "{ZONE}" {{
         self.log = directory / "named.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Named":
+    def start(self) -> Named:
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen([NAMED, "-g", "-c", str(self.config)],
                                             stdout=log, stderr=subprocess.STDOUT,

@@ -5,6 +5,7 @@ import pytest
 
 from helpers import ServerProcess, server_config
 
+
 @pytest.fixture
 def start_server(tmp_path):
     """Start a configured server and wait for READY=1; always stopped afterwards."""

@@ -34,7 +34,7 @@ class FakeCloudflare:
         assert self.http is not None
         return f"{self.http.url}/client/v4"
 
-    def __enter__(self) -> "FakeCloudflare":
+    def __enter__(self) -> FakeCloudflare:
         self.http = LocalHTTPServer(self._handler())
         return self
 

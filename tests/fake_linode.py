@@ -46,7 +46,7 @@ class FakeLinode:
         assert self.http is not None
         return f"{self.http.url}/v4"
 
-    def __enter__(self) -> "FakeLinode":
+    def __enter__(self) -> FakeLinode:
         self.http = LocalHTTPServer(self._handler_class())
         return self
 

@@ -12,14 +12,29 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 WAIT = 15.0  # seconds: the upper bound of every wait in the tests
 
 
+def wait_until(predicate: Callable[[], object], what: str, timeout: float = WAIT,
+               interval: float = 0.05) -> None:
+    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout``.
+
+    For conditions nothing announces (a file appearing, a process gone);
+    where the program sends a notification, wait for that instead.
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout:g}s: {what}")
+        time.sleep(interval)
+
+
 def basic(username: str, password: str) -> str:
-    token = f"{username}:{password}".encode("utf-8")
+    token = f"{username}:{password}".encode()
     return "Basic " + base64.b64encode(token).decode("ascii")
 
 
@@ -46,7 +61,7 @@ class NotifySocket:
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return None
         fields = dict(line.split("=", 1) for line in data.decode().splitlines() if line)
         self.messages.append(fields)
@@ -79,7 +94,7 @@ class ServerProcess:
         self.addresses: list[tuple[str, int]] = []
 
     def start(self, extra_args: tuple[str, ...] = (), pass_fds: tuple[int, ...] = (),
-              preexec_fn=None) -> "ServerProcess":
+              preexec_fn=None) -> ServerProcess:
         with open(self.stderr_path, "ab") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "chipmunk.server.cli", "--config", str(self.config),
@@ -199,7 +214,7 @@ def write_client_config(path: Path, *args, **kwargs) -> Path:
     return path
 
 
-def write_provider_config(tmp_path: Path, server: "ServerProcess", provider: str,
+def write_provider_config(tmp_path: Path, server: ServerProcess, provider: str,
                           section: str) -> Path:
     """``tmp_path/client.ini`` for ``provider`` against a chipmunk_server fixture."""
     return write_client_config(tmp_path / "client.ini", server.endpoint, tmp_path / "state",

@@ -51,7 +51,7 @@ class FakeJournal:
         while True:
             try:
                 found.append(parse_entry(self.sock.recv(1 << 20)))
-            except socket.timeout:
+            except TimeoutError:
                 return found
 
     def start(self, argv: list[str], stderr_path: Path, **env: str) -> subprocess.Popen:

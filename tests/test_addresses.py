@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from chipmunk.server.addresses import ClientAddressResolver, forwarded_chain, normalize
+from chipmunk.server.forwarded import RemoteAddressResolver, forwarded_chain, normalize
 
 TRUSTED = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
 
@@ -13,7 +13,7 @@ TRUSTED = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
 def resolve(peer: str, **headers: str) -> str:
     environ = {"REMOTE_ADDR": peer}
     environ.update({f"HTTP_{name.upper()}": value for name, value in headers.items()})
-    return str(ClientAddressResolver(TRUSTED).resolve(environ))
+    return str(RemoteAddressResolver(TRUSTED).resolve(environ))
 
 
 def test_ipv4_mapped_ipv6_is_reported_as_ipv4():

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 
 import pytest
 
 from chipmunk.server.auth import Authenticator, parse_basic
-from chipmunk.server.passwords import hash_password, parse_hash
-from chipmunk.server.ratelimit import FailureLimiter
+from chipmunk.server.lockout import LoginLockout
+from chipmunk.server.passwords import DUMMY_HASH, PasswordHash, hash_password, parse_hash
 from chipmunk.server.settings import UserCredential
 from helpers import basic
 
@@ -50,18 +49,26 @@ def test_parse_basic(header, expected):
     assert parse_basic(header) == expected
 
 
+class CountingHash:
+    """A real password hash that counts how often it is derived."""
+
+    def __init__(self, hashed: PasswordHash) -> None:
+        self.hashed, self.derivations = hashed, 0
+
+    def verify(self, password: bytes) -> bool:
+        self.derivations += 1
+        return self.hashed.verify(password)
+
+
 def test_success_is_cached_under_a_keyed_digest_and_failures_are_not():
-    authenticator = Authenticator({"bob": UserCredential(parse_hash(
-        hash_password("builder")), None)})
-    started = time.perf_counter()
-    assert authenticator.check(basic("bob", "builder")) == "bob"
-    first = time.perf_counter() - started
-    started = time.perf_counter()
+    bob = CountingHash(parse_hash(hash_password("builder")))
+    authenticator = Authenticator({"bob": UserCredential(bob, None)})
     for _ in range(100):
         assert authenticator.check(basic("bob", "builder")) == "bob"
-    cached = (time.perf_counter() - started) / 100
-    assert cached < first / 20, (first, cached)
-    assert authenticator.check(basic("bob", "Builder")) is None
+    assert bob.derivations == 1, "only the first success costs a hash"
+    for _ in range(3):
+        assert authenticator.check(basic("bob", "Builder")) is None
+    assert bob.derivations == 4, "every failure costs a hash: none is cached"
     assert len(authenticator._cache) == 1
     key = next(iter(authenticator._cache))
     assert b"builder" not in key and len(key) == 32
@@ -75,25 +82,21 @@ def test_cache_is_bounded():
     assert len(authenticator._cache) == 4
 
 
-def _fastest(check, header: str, repeat: int = 3) -> float:
-    timings = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        check(header)
-        timings.append(time.perf_counter() - started)
-    return min(timings)
-
-
-def test_unknown_user_costs_as_much_as_a_wrong_password():
-    hashed = UserCredential(parse_hash(hash_password("builder")), None)
-    authenticator = Authenticator({"alice": UserCredential(None, b"pw"), "bob": hashed})
-    unknown = _fastest(authenticator.check, basic("nobody", "pw"))
-    wrong_hashed = _fastest(authenticator.check, basic("bob", "wrong"))
-    wrong_plain = _fastest(authenticator.check, basic("alice", "wrong"))
-    right_plain = _fastest(authenticator.check, basic("alice", "pw"))
-    assert 0.33 < unknown / wrong_hashed < 3, (unknown, wrong_hashed)
-    assert 0.33 < wrong_plain / wrong_hashed < 3, (wrong_plain, wrong_hashed)
-    assert right_plain < wrong_hashed / 20, "a right password (cached) is cheap"
+def test_unknown_user_costs_one_hash_like_a_wrong_password():
+    """The timing itself is measured by make bench; here, the work is the same."""
+    dummy = CountingHash(DUMMY_HASH)
+    bob = CountingHash(parse_hash(hash_password("builder")))
+    authenticator = Authenticator({"alice": UserCredential(None, b"pw"),
+                                   "bob": UserCredential(bob, None)}, dummy=dummy)
+    assert authenticator.check(basic("nobody", "pw")) is None
+    assert (dummy.derivations, bob.derivations) == (1, 0)
+    assert authenticator.check(basic("bob", "wrong")) is None
+    assert (dummy.derivations, bob.derivations) == (1, 1)
+    assert authenticator.check(basic("alice", "wrong")) is None
+    assert dummy.derivations == 2, "a wrong plain-text password costs a hash too"
+    reference = parse_hash(hash_password("x"))
+    assert (DUMMY_HASH.algorithm, DUMMY_HASH.params) == (reference.algorithm,
+                                                         reference.params)
 
 
 class Clock:
@@ -106,7 +109,7 @@ class Clock:
 
 def test_lockout_episode_with_an_injected_clock():
     clock = Clock()
-    limiter = FailureLimiter(limit=3, window=10, lockout=60, clock=clock)
+    limiter = LoginLockout(limit=3, window=10, lockout=60, clock=clock)
     assert [limiter.record_failure("a") for _ in range(2)] == [False, False]
     clock.now += 11  # the window passed: those two no longer count
     assert [limiter.record_failure("a") for _ in range(3)] == [False, False, True]
@@ -120,7 +123,7 @@ def test_lockout_episode_with_an_injected_clock():
 
 def test_lockout_table_is_bounded():
     clock = Clock()
-    limiter = FailureLimiter(limit=2, window=10, lockout=60, clock=clock, max_tracked=100)
+    limiter = LoginLockout(limit=2, window=10, lockout=60, clock=clock, max_tracked=100)
     for n in range(1000):
         limiter.record_failure(f"10.0.{n // 256}.{n % 256}")
     assert len(limiter._records) <= 100

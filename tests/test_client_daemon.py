@@ -9,9 +9,9 @@ import time
 import pytest
 
 from chipmunk.client.daemon import Backoff
-from chipmunk.client.state import FAILED, NEEDS_ATTENTION, RecordState
+from chipmunk.client.state import RecordResult, RecordState
 from chipmunk.client.updater import due_reason
-from helpers import WAIT, NotifySocket, child_env, client_config
+from helpers import WAIT, NotifySocket, child_env, client_config, wait_until
 
 
 class ClientProcess:
@@ -47,10 +47,6 @@ class ClientProcess:
             self.notify.close()
 
 
-@pytest.fixture
-def server(chipmunk_server):
-    return chipmunk_server
-
 
 @pytest.fixture
 def start_client(tmp_path):
@@ -66,14 +62,14 @@ def start_client(tmp_path):
         client.stop()
 
 
-def hosts_config(server, tmp_path, names="home.lan home", extra="") -> str:
-    return client_config(server.endpoint, tmp_path / "state", "hostsfile",
+def hosts_config(chipmunk_server, tmp_path, names="home.lan home", extra="") -> str:
+    return client_config(chipmunk_server.endpoint, tmp_path / "state", "hostsfile",
                          f"[hostsfile]\npath = {tmp_path / 'hosts'}\nnames = {names}\n"
                          f"[Daemon]\ninterval = 3600\n{extra}")
 
 
-def test_ready_status_and_watchdog(tmp_path, server, start_client):
-    client = start_client(hosts_config(server, tmp_path), WATCHDOG_USEC="200000")
+def test_ready_status_and_watchdog(tmp_path, chipmunk_server, start_client):
+    client = start_client(hosts_config(chipmunk_server, tmp_path), WATCHDOG_USEC="200000")
     client.notify.wait_for("READY", "1")
     assert client.status("Address") == "Address 127.0.0.1; next check in 60 min"
     assert (tmp_path / "hosts").read_text() == "127.0.0.1 home.lan home\n"
@@ -82,17 +78,17 @@ def test_ready_status_and_watchdog(tmp_path, server, start_client):
     assert client.stop() == 0
 
 
-def test_no_wakeups_between_checks_without_a_watchdog(tmp_path, server, start_client):
-    client = start_client(hosts_config(server, tmp_path))
+def test_no_wakeups_between_checks_without_a_watchdog(tmp_path, chipmunk_server, start_client):
+    client = start_client(hosts_config(chipmunk_server, tmp_path))
     client.status("Address 127.0.0.1")
     assert client.notify.receive(timeout=1.0) is None, "nothing until the next check"
     assert client.stop() == 0
 
 
-def test_sighup_reloads_and_checks_again(tmp_path, server, start_client):
-    client = start_client(hosts_config(server, tmp_path))
+def test_sighup_reloads_and_checks_again(tmp_path, chipmunk_server, start_client):
+    client = start_client(hosts_config(chipmunk_server, tmp_path))
     client.status("Address 127.0.0.1")
-    client.config.write_text(hosts_config(server, tmp_path, names="nas.lan"))
+    client.config.write_text(hosts_config(chipmunk_server, tmp_path, names="nas.lan"))
     client.process.send_signal(signal.SIGHUP)
     reloading = client.notify.wait_for("RELOADING", "1")
     assert int(reloading["MONOTONIC_USEC"]) > 0
@@ -104,42 +100,41 @@ def test_sighup_reloads_and_checks_again(tmp_path, server, start_client):
     assert client.stop() == 0
 
 
-def test_invalid_config_on_reload_keeps_the_old_one(tmp_path, server, start_client):
-    client = start_client(hosts_config(server, tmp_path))
+def test_invalid_config_on_reload_keeps_the_old_one(tmp_path, chipmunk_server, start_client):
+    client = start_client(hosts_config(chipmunk_server, tmp_path))
     client.status("Address 127.0.0.1")
-    client.config.write_text(hosts_config(server, tmp_path).replace(
+    client.config.write_text(hosts_config(chipmunk_server, tmp_path).replace(
         "interval = 3600", "interval = often"))
     client.process.send_signal(signal.SIGHUP)
     client.notify.wait_for("READY", "1")
-    assert "reload refused, keeping the previous configuration" in client.stderr()
+    assert "reload refused, still running the previous configuration" in client.stderr()
+    assert "[event=reload-failed]" in client.stderr()
     assert "interval = 'often'" in client.stderr()
     assert client.process.poll() is None
     assert client.stop() == 0
 
 
-def test_sigusr1_reopens_a_moved_logfile(tmp_path, server, start_client):
+def test_sigusr1_reopens_a_moved_logfile(tmp_path, chipmunk_server, start_client):
     log = tmp_path / "client.log"
-    client = start_client(hosts_config(server, tmp_path, extra=f"logfile = {log}\n"))
+    client = start_client(hosts_config(chipmunk_server, tmp_path, extra=f"logfile = {log}\n"))
     client.status("Address 127.0.0.1")
     assert "public address is now 127.0.0.1" in log.read_text()
     log.rename(tmp_path / "client.log.1")
     client.process.send_signal(signal.SIGUSR1)
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline and not log.exists():
-        time.sleep(0.05)
-    assert "reopened the log file" in log.read_text()
+    wait_until(log.exists, f"{log} opened anew")
+    wait_until(lambda: "reopened the log file" in log.read_text(), "the reopening logged")
     assert "reopened" not in (tmp_path / "client.log.1").read_text()
     assert client.stop() == 0
 
 
-def test_sigterm_during_a_wait_stops_within_a_second(tmp_path, server, start_client):
-    client = start_client(hosts_config(server, tmp_path))
+def test_sigterm_during_a_wait_stops_within_a_second(tmp_path, chipmunk_server, start_client):
+    client = start_client(hosts_config(chipmunk_server, tmp_path))
     client.status("next check in 60 min")
     started = time.monotonic()
     client.process.send_signal(signal.SIGTERM)
     assert client.process.wait(timeout=WAIT) == 0
     assert time.monotonic() - started < 1.0
-    assert client.notify.wait_for("STOPPING", "1")
+    assert client.notify.wait_for("STOPPING", "1")["STATUS"] == "Stopping"
 
 
 def test_temporary_failure_backs_off(tmp_path, start_client):
@@ -172,12 +167,13 @@ DAY = 86400.0
      "the address changed"),
     (RecordState(address="192.0.2.1", updated_at=1000.0), 1000.0 + 7 * DAY, False,
      "a refresh is due"),
-    (RecordState(address="192.0.2.1", updated_at=1000.0, result=FAILED), 1001.0, False,
+    (RecordState(address="192.0.2.1", updated_at=1000.0, result=RecordResult.FAILED), 1001.0, False,
      "the last update failed"),
-    (RecordState(address="192.0.2.1", result=FAILED, retry_not_before=2000.0), 1500.0,
+    (RecordState(address="192.0.2.1", result=RecordResult.FAILED, retry_not_before=2000.0), 1500.0,
      False, None),
-    (RecordState(result=NEEDS_ATTENTION, config="same"), 1000.0, False, None),
-    (RecordState(result=NEEDS_ATTENTION, config="older"), 1000.0, False,
+    (RecordState(result=RecordResult.NEEDS_ATTENTION, config_fingerprint="same"), 1000.0,
+     False, None),
+    (RecordState(result=RecordResult.NEEDS_ATTENTION, config_fingerprint="older"), 1000.0, False,
      "its configuration changed"),
     (RecordState(address="192.0.2.1", updated_at=1000.0), 1000.0, True, "forced"),
 ])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from fake_linode import Canned, FakeLinode
@@ -11,10 +12,6 @@ from localhttp import LocalHTTPServer, QuietHandler
 LINODE_SECTION = "[linode]\napi_key = {token}\nhost = home\ndomain = example.org\n" \
                  "endpoint = {endpoint}\n{extra}"
 
-
-@pytest.fixture
-def server(chipmunk_server):
-    return chipmunk_server
 
 
 @pytest.fixture
@@ -27,19 +24,20 @@ def linode():
 
 
 @pytest.fixture
-def write_config(tmp_path, server, linode):
+def write_config(tmp_path, chipmunk_server, linode):
     state = tmp_path / "client-state"
 
     def write(token: str = "good-token", linode_extra: str = "", **kwargs) -> object:
         section = LINODE_SECTION.format(token=token, endpoint=linode.endpoint,
                                         extra=linode_extra)
         config = tmp_path / "client.ini"
-        config.write_text(client_config(server.endpoint, state, "linode", section,
+        config.write_text(client_config(chipmunk_server.endpoint, state, "linode", section,
                                         **kwargs))
         config.chmod(0o600)
         return config
 
     write.state = state
+    write.endpoint = chipmunk_server.endpoint
     return write
 
 
@@ -81,7 +79,7 @@ def test_address_change_updates_and_logs_old_and_new(write_config, linode):
     result = run_client(config, "once")
     assert result.returncode == 0
     assert "public address is now 127.0.0.1 (was 198.51.100.9)" in result.stderr
-    assert "[event=ip-changed" in result.stderr and "old_ip=198.51.100.9" in result.stderr
+    assert "[event=address-changed" in result.stderr and "old_ip=198.51.100.9" in result.stderr
     assert home(linode)["target"] == "127.0.0.1"
 
 
@@ -144,7 +142,8 @@ def test_follows_pagination_and_x_filter(write_config, linode):
     assert run_client(write_config(), "once").returncode == 0
     assert home(linode)["target"] == "127.0.0.1"
     domain_filters = [json.loads(x_filter) for (_, path, _), x_filter
-                      in zip(linode.requests, linode.filters) if path.startswith("/v4/domains?")]
+                      in zip(linode.requests, linode.filters, strict=True)
+                      if path.startswith("/v4/domains?")]
     assert domain_filters == [{"domain": "example.org"}], "one filtered domain lookup"
     record_pages = {path for _, path, _ in linode.requests if "/records?" in path}
     assert len(record_pages) == 4, "all four pages of records read"
@@ -246,10 +245,10 @@ def test_garbage_answers_never_reach_a_provider(tmp_path, linode, body):
     assert linode.requests == []
 
 
-def test_method_set_has_the_server_save_the_address(write_config, server, linode):
+def test_method_set_has_the_server_save_the_address(write_config, chipmunk_server, linode):
     result = run_client(write_config(method="set"), "once")
     assert result.returncode == 0, result.stderr
-    assert (server.state / "alice.cm").read_text() == "127.0.0.1\n"
+    assert (chipmunk_server.state / "alice.cm").read_text() == "127.0.0.1\n"
 
 
 def test_corrupt_state_is_moved_aside(write_config, linode):
@@ -277,8 +276,12 @@ def test_status_shows_address_records_and_next_refresh(write_config, linode):
 
 
 def test_check_prints_effective_settings_with_secrets_masked(write_config):
-    result = run_client(write_config(token="s3cr3t-token"), "check")
+    config = write_config(token="s3cr3t-token")
+    result = run_client(config, "check")
     assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (f"# {config}: OK: server "
+                                              f"{write_config.endpoint}, "
+                                              "providers: linode")
     assert "api_key = ********" in result.stdout
     assert "password = ********" in result.stdout
     assert "s3cr3t-token" not in result.stdout + result.stderr
@@ -286,13 +289,13 @@ def test_check_prints_effective_settings_with_secrets_masked(write_config):
     assert "domain = example.org" in result.stdout
 
 
-def test_mixed_providers_fail_and_succeed_per_record(tmp_path, server, linode):
+def test_mixed_providers_fail_and_succeed_per_record(tmp_path, chipmunk_server, linode):
     linode.canned.append(Canned(503, '{"errors": [{"reason": "Service Unavailable"}]}'))
     section = (LINODE_SECTION.format(token="good-token", endpoint=linode.endpoint,
                                      extra="")
                + f"[hostsfile]\npath = {tmp_path / 'hosts'}\nnames = home.lan\n")
     config = tmp_path / "client.ini"
-    config.write_text(client_config(server.endpoint, tmp_path / "state",
+    config.write_text(client_config(chipmunk_server.endpoint, tmp_path / "state",
                                     "linode, hostsfile", section))
     result = run_client(config, "once")
     assert result.returncode == 75

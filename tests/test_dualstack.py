@@ -8,13 +8,8 @@ import uuid
 
 import pytest
 
-from chipmunk.client.interfaces import stable_ipv6
+from chipmunk.client.local_ipv6 import stable_ipv6
 from helpers import REPO, run_client, write_client_config
-
-
-@pytest.fixture
-def server(chipmunk_server):
-    return chipmunk_server
 
 
 def hosts_client(tmp_path, endpoint: str, endpoint6: str, record_types: str = "A, AAAA",
@@ -29,8 +24,8 @@ def hosts_client(tmp_path, endpoint: str, endpoint6: str, record_types: str = "A
     return config, hosts
 
 
-def test_a_and_aaaa_from_one_config(tmp_path, server):
-    config, hosts = hosts_client(tmp_path, server.endpoint, server.endpoint6)
+def test_a_and_aaaa_from_one_config(tmp_path, chipmunk_server):
+    config, hosts = hosts_client(tmp_path, chipmunk_server.endpoint, chipmunk_server.endpoint6)
     result = run_client(config, "once")
     assert result.returncode == 0, result.stderr
     assert hosts.read_text() == "127.0.0.1 home.lan\n::1 home.lan\n"
@@ -39,14 +34,15 @@ def test_a_and_aaaa_from_one_config(tmp_path, server):
     assert "hostsfile home.lan AAAA: updated, ::1" in status
 
 
-def test_only_the_configured_record_types(tmp_path, server):
-    config, hosts = hosts_client(tmp_path, server.endpoint, server.endpoint6, "AAAA")
+def test_only_the_configured_record_types(tmp_path, chipmunk_server):
+    config, hosts = hosts_client(tmp_path, chipmunk_server.endpoint,
+                                 chipmunk_server.endpoint6, "AAAA")
     assert run_client(config, "once").returncode == 0
     assert hosts.read_text() == "::1 home.lan\n"
 
 
-def test_losing_ipv6_keeps_the_aaaa_record(tmp_path, server):
-    config, hosts = hosts_client(tmp_path, server.endpoint, "http://[::1]:9",
+def test_losing_ipv6_keeps_the_aaaa_record(tmp_path, chipmunk_server):
+    config, hosts = hosts_client(tmp_path, chipmunk_server.endpoint, "http://[::1]:9",
                                  hosts_text="2001:db8::77 home.lan\n")
     result = run_client(config, "once")
     assert result.returncode == 75
@@ -54,8 +50,8 @@ def test_losing_ipv6_keeps_the_aaaa_record(tmp_path, server):
     assert hosts.read_text() == "2001:db8::77 home.lan\n127.0.0.1 home.lan\n"
 
 
-def test_endpoint6_reached_over_ipv4_is_a_config_error(tmp_path, server):
-    config, hosts = hosts_client(tmp_path, server.endpoint, server.endpoint)
+def test_endpoint6_reached_over_ipv4_is_a_config_error(tmp_path, chipmunk_server):
+    config, hosts = hosts_client(tmp_path, chipmunk_server.endpoint, chipmunk_server.endpoint)
     result = run_client(config, "once")
     assert result.returncode == 78
     assert "endpoint6 http://127.0.0.1" in result.stderr and "over IPv4" in result.stderr
@@ -97,7 +93,7 @@ def test_interface_address_from_the_kernel_in_a_network_namespace():
                         ["addr", "add", "2001:db8:1::3/64", "dev", "cm0", "nodad",
                          "preferred_lft", "0"]):
             subprocess.run(["ip", "-n", namespace, *command], check=True)
-        probe = ("import sys; from chipmunk.client.interfaces import stable_ipv6; "
+        probe = ("import sys; from chipmunk.client.local_ipv6 import stable_ipv6; "
                  "print(stable_ipv6(sys.argv[1]))")
         chosen = subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c",
                                  probe, "cm0"], capture_output=True, text=True, check=True,

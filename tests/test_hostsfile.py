@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chipmunk.providers import Record
+from chipmunk.providers import Change, Record
 from chipmunk.providers.hostsfile import HostsFileProvider, to_names
 
 OTHERS = ("# managed by hand\n127.0.0.1 localhost\n192.0.2.5 printer.lan\n"
@@ -18,10 +18,10 @@ def test_adds_its_line_and_keeps_the_rest(tmp_path):
     (tmp_path / "hosts").write_text(OTHERS)
     hosts = provider(tmp_path)
     record = Record("hostsfile", "home.lan home", "A")
-    assert hosts.update(record, "198.51.100.4").result == "created"
+    assert hosts.update(record, "198.51.100.4").change is Change.CREATED
     assert (tmp_path / "hosts").read_text() == OTHERS + "198.51.100.4 home.lan home\n"
-    assert hosts.update(record, "198.51.100.4").result == "unchanged"
-    assert hosts.update(record, "198.51.100.5").result == "updated"
+    assert hosts.update(record, "198.51.100.4").change is Change.UNCHANGED
+    assert hosts.update(record, "198.51.100.5").change is Change.UPDATED
     assert (tmp_path / "hosts").read_text() == OTHERS + "198.51.100.5 home.lan home\n"
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chipmunk.events import MESSAGE_IDS
-from helpers import (WAIT, NotifySocket, basic, client_config, parse_status_addresses,
-                     server_config)
+from chipmunk.events import Event
+from helpers import WAIT, NotifySocket, basic, client_config, parse_status_addresses, server_config
 from journal import FakeJournal
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for unshare -m")
@@ -37,13 +36,13 @@ def test_client_events_carry_fields_and_message_ids(tmp_path, start_server, jour
     assert code == 0, stderr.read_text()
     assert stderr.read_text() == "", "logs went to the journal, not to stderr"
     entries = {entry.get("CHIPMUNK_EVENT"): entry for entry in journal.entries()}
-    changed = entries["ip-changed"]
-    assert changed["MESSAGE_ID"] == MESSAGE_IDS["ip-changed"]
+    changed = entries["address-changed"]
+    assert changed["MESSAGE_ID"] == Event.ADDRESS_CHANGED.message_id
     assert changed["CHIPMUNK_IP"] == "127.0.0.1"
     assert changed["SYSLOG_IDENTIFIER"] == "chipmunk-client"
     assert changed["PRIORITY"] == "6"
     updated = entries["dns-updated"]
-    assert updated["MESSAGE_ID"] == MESSAGE_IDS["dns-updated"]
+    assert updated["MESSAGE_ID"] == Event.DNS_UPDATED.message_id
     assert updated["CHIPMUNK_PROVIDER"] == "hostsfile"
     assert updated["CHIPMUNK_RECORD"] == "hostsfile home.lan A"
     assert updated["MESSAGE"] == "hostsfile home.lan A created: (missing) -> 127.0.0.1"
@@ -78,7 +77,17 @@ def test_server_auth_failures_are_structured(tmp_path, journal):
                for e in entries), "warnings reach the journal as warnings"
 
 
-def test_readme_lists_the_message_ids():
+def test_readme_lists_every_event_with_its_message_id():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    for event, message_id in MESSAGE_IDS.items():
-        assert f"| {event} | `{message_id}` |" in readme
+    table = readme.split("\n## Journal events\n", 1)[1].split("\n## ", 1)[0]
+    listed = {line.split("|")[1].strip() for line in table.splitlines()
+              if line.startswith("| ") and "`" in line}
+    for event in Event:
+        assert f"| {event.tag} | `{event.message_id}` |" in readme
+    assert listed == {event.tag for event in Event}, "no stale rows either"
+
+
+def test_message_ids_are_unique_128_bit_ids():
+    ids = [event.message_id for event in Event]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

@@ -20,26 +20,22 @@ from helpers import run_client, write_provider_config
 def named(tmp_path):
     directory = tmp_path / "named"
     directory.mkdir()
-    server = Named(directory).start()
-    yield server
-    server.stop()
+    chipmunk_server = Named(directory).start()
+    yield chipmunk_server
+    chipmunk_server.stop()
 
 
-@pytest.fixture
-def server(chipmunk_server):
-    return chipmunk_server
 
-
-def write_client(tmp_path, server, port: int, secret: str, key_name: str = KEY_NAME,
+def write_client(tmp_path, chipmunk_server, port: int, secret: str, key_name: str = KEY_NAME,
                  host: str = "home, @", record_types: str = "A, AAAA") -> object:
     section = (f"[rfc2136]\nserver = 127.0.0.1\nport = {port}\nzone = {ZONE}\n"
                f"host = {host}\nttl = 120\nkey_name = {key_name}\n"
                f"key_secret = {secret}\nrecord_types = {record_types}\n")
-    return write_provider_config(tmp_path, server, "rfc2136", section)
+    return write_provider_config(tmp_path, chipmunk_server, "rfc2136", section)
 
 
-def test_a_and_aaaa_from_one_config(tmp_path, server, named):
-    config = write_client(tmp_path, server, named.port, named.secret)
+def test_a_and_aaaa_from_one_config(tmp_path, chipmunk_server, named):
+    config = write_client(tmp_path, chipmunk_server, named.port, named.secret)
     result = run_client(config, "once")
     assert result.returncode == 0, result.stderr
     assert named.query(f"home.{ZONE}", "A") == ["127.0.0.1"], "the whole rrset replaced"
@@ -57,8 +53,8 @@ def make_refresh_due(tmp_path) -> None:
     state_path.write_text(json.dumps(state))
 
 
-def test_reads_first_and_writes_only_what_differs(tmp_path, server, named):
-    config = write_client(tmp_path, server, named.port, named.secret, host="home")
+def test_reads_first_and_writes_only_what_differs(tmp_path, chipmunk_server, named):
+    config = write_client(tmp_path, chipmunk_server, named.port, named.secret, host="home")
     assert run_client(config, "once").returncode == 0
     serial = named.serial()
     make_refresh_due(tmp_path)
@@ -81,9 +77,9 @@ def test_reads_first_and_writes_only_what_differs(tmp_path, server, named):
     ({"key_name": "no-such-key"}, "the server refused the TSIG key 'no-such-key'"),
     ({"key_name": OTHER_KEY_NAME, "other": True}, "REFUSED"),
 ])
-def test_refusals_need_a_person(tmp_path, server, named, change, words):
+def test_refusals_need_a_person(tmp_path, chipmunk_server, named, change, words):
     secret = named.other_secret if change.get("other") else change.get("secret", named.secret)
-    config = write_client(tmp_path, server, named.port, secret,
+    config = write_client(tmp_path, chipmunk_server, named.port, secret,
                           key_name=change.get("key_name", KEY_NAME), host="home",
                           record_types="A")
     result = run_client(config, "once")
@@ -131,10 +127,10 @@ class FakeDNS(socketserver.ThreadingTCPServer):
 
 
 @pytest.mark.parametrize("silent, words", [(False, "SERVFAIL"), (True, "no answer from")])
-def test_servfail_and_timeouts_are_temporary(tmp_path, server, silent, words):
+def test_servfail_and_timeouts_are_temporary(tmp_path, chipmunk_server, silent, words):
     fake = FakeDNS(silent)
     try:
-        config = write_client(tmp_path, server, fake.server_address[1], FAKE_SECRET,
+        config = write_client(tmp_path, chipmunk_server, fake.server_address[1], FAKE_SECRET,
                               host="home", record_types="A")
         config.write_text(config.read_text().replace("timeout = 5", "timeout = 1"))
         result = run_client(config, "once")
@@ -144,11 +140,12 @@ def test_servfail_and_timeouts_are_temporary(tmp_path, server, silent, words):
     assert words in result.stderr
 
 
-def test_nothing_listening_is_temporary(tmp_path, server):
+def test_nothing_listening_is_temporary(tmp_path, chipmunk_server):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = write_client(tmp_path, server, port, "c2VjcmV0", host="home", record_types="A")
+    config = write_client(tmp_path, chipmunk_server, port, "c2VjcmV0", host="home",
+                          record_types="A")
     result = run_client(config, "once")
     assert result.returncode == 75
     assert "cannot reach 127.0.0.1 port" in result.stderr

@@ -1,6 +1,7 @@
 """The chipmunk-server command line, run as a real command."""
 from __future__ import annotations
 
+import configparser
 import subprocess
 import sys
 
@@ -19,9 +20,14 @@ def test_check_good_config(tmp_path):
     config.write_text(f"[Paths]\nclient_update_dir = {tmp_path}\n[Users]\nalice = pw\n")
     result = run("--config", str(config), "check")
     assert result.returncode == 0
-    assert result.stdout == (f"{config}: OK: 1 users, listen 127.0.0.1:8080, "
-                             f"state in {tmp_path}\n")
-    assert "plain-text password" in result.stderr
+    shown = configparser.ConfigParser(interpolation=None)
+    shown.read_string(result.stdout)
+    assert dict(shown["Users"]) == {"alice": "********"}, "the password is masked"
+    assert shown["Paths"]["client_update_dir"] == str(tmp_path)
+    assert shown["Server"]["listen"] == "127.0.0.1:8080"
+    assert result.stdout.endswith(f"# {config}: OK: 1 users, listen 127.0.0.1:8080, "
+                                  f"state in {tmp_path}\n")
+    assert "warning: " in result.stderr and "plain-text password" in result.stderr
 
 
 def test_check_bad_config_exits_78_with_one_line(tmp_path):

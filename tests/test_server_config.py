@@ -1,14 +1,15 @@
 """The typed config layer, as chipmunk-server uses it."""
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from pathlib import Path
 
 import pytest
 
-from chipmunk.server import settings as server_settings
 from chipmunk.config import ConfigError
+from chipmunk.server import settings as server_settings
 from chipmunk.server.passwords import hash_password
 from chipmunk.server.settings import ListenAddress, load_settings
 
@@ -139,3 +140,9 @@ def test_sample_shows_every_key_with_its_default(tmp_path, monkeypatch):
     keys = set(re.findall(r"(?m)^#(\w+) =", SAMPLE.read_text()))
     declared = {option.key for option in server_settings.SCHEMA.options}
     assert keys == declared
+
+
+def test_settings_class_matches_the_schema():
+    """A key added, renamed or removed in one but not the other fails here."""
+    fields = {field.name for field in dataclasses.fields(server_settings.ServerSettings)}
+    assert fields == set(server_settings.SCHEMA.fields()) | set(server_settings.DERIVED_FIELDS)

@@ -5,7 +5,6 @@ import http.client
 import json
 import signal
 import ssl
-import time
 import warnings
 
 import pytest
@@ -115,7 +114,7 @@ def test_headers_from_an_untrusted_peer_are_ignored(tmp_path, start_server):
         assert server.request("GET", "/ip", {**ALICE, **headers})[2] == b"127.0.0.1\n"
 
 
-def test_repeated_failures_lock_out_then_cooldown_ends(tmp_path, start_server):
+def test_repeated_failures_lock_out_over_http(tmp_path, start_server):
     server = start_server(server_config(
         tmp_path, server="auth_failure_limit = 3\nauth_failure_window = 30\n"
                          "auth_lockout = 1.5\n"))
@@ -127,7 +126,3 @@ def test_repeated_failures_lock_out_then_cooldown_ends(tmp_path, start_server):
     # ::1 is another client address: it is not locked out by 127.0.0.1's failures.
     assert server.request("GET", "/ip", ALICE, address=1)[0] == 200
     assert server.stderr().count("locked out") == 1, "one log line per episode"
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline and server.request("GET", "/ip", ALICE)[0] == 429:
-        time.sleep(0.1)
-    assert server.request("GET", "/ip", ALICE)[0] == 200

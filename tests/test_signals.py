@@ -5,7 +5,6 @@ import select
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -15,15 +14,15 @@ from helpers import WAIT, child_env
 #: inbox and waits for a signal with its default action.
 ECHO = """
 import os, signal, sys
-from chipmunk.signals import SignalInbox
-inbox = SignalInbox({signal.SIGHUP: "reload", signal.SIGUSR1: "reopen-logs",
-                     signal.SIGTERM: "terminate"})
+from chipmunk.signals import Request, SignalInbox
+inbox = SignalInbox({signal.SIGHUP: Request.RELOAD, signal.SIGUSR1: Request.REOPEN_LOGS,
+                     signal.SIGTERM: Request.TERMINATE})
 timeout = None if sys.argv[1] == "none" else float(sys.argv[1])
 os.write(1, b"ready\\n")
 while True:
     request = inbox.wait(timeout)
-    os.write(1, f"{request}\\n".encode())
-    if request == "terminate":
+    os.write(1, f"{request.value if request else None}\\n".encode())
+    if request is Request.TERMINATE:
         break
 inbox.close()
 os.write(1, b"closed\\n")
@@ -72,14 +71,12 @@ def test_no_signal_is_lost_while_the_main_loop_starts_to_wait(echo):
     # Each signal is sent right after the child answered the previous one,
     # so many land just as it starts to wait again.  Waiting on a queue that
     # a Python-level handler fills lost about one in 50,000 this way (the
-    # child then slept forever); this loop sent 200,000 in about 5 s.
+    # child then slept forever).  A fixed count, not a time budget, so the
+    # test means the same on a slow machine; each answer waits at most 5 s.
     child = echo("none")
-    sent, deadline = 0, time.monotonic() + 30
-    while sent < 200_000 and time.monotonic() < deadline:
+    for sent in range(1, 100_001):
         child.send(signal.SIGHUP)
-        sent += 1
         assert child.line(timeout=5) == "reload", f"signal {sent} was lost"
-    assert sent >= 20_000, f"only {sent} signals in 30 s: too few to mean anything"
 
 
 def test_each_signal_becomes_its_request_and_close_restores_the_default(echo):

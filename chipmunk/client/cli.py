@@ -6,15 +6,15 @@ import logging
 import sys
 import time
 
+from ..cli import ExitCode, base_parser, print_check, run_command
+from ..logs import log_warnings
 from . import settings as client_settings
-from ..cli import base_parser, run_command
 from .daemon import ClientDaemon
-from .settings import ClientSettings, describe, load_settings
-from .state import NEEDS_ATTENTION, StateStore
+from .settings import ClientSettings, effective_settings, load_settings
+from .state import RecordResult, StateStore
 from .updater import Updater
 
-log = logging.getLogger("chipmunk.client")
-EXIT_CANTCREAT = 73
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Learn this machine's public address from a chipmunk server and keep DNS
@@ -41,8 +41,7 @@ exit status: 0 done (updated, or nothing to do); 69 TLS verification failed;
 
 def loaded(args: argparse.Namespace) -> ClientSettings:
     settings = load_settings(args.config)
-    for warning in settings.warnings:
-        log.warning("%s", warning)
+    log_warnings(settings.warnings)
     return settings
 
 
@@ -54,7 +53,7 @@ def once(args: argparse.Namespace) -> int:
     except OSError as error:
         log.error("cannot keep the state in %s: %s", settings.state_dir,
                   error.strerror or error)
-        return EXIT_CANTCREAT
+        return ExitCode.CANTCREAT
     finally:
         updater.close()
     return result.exit_code
@@ -66,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
 
 def check(args: argparse.Namespace) -> int:
     settings = loaded(args)
-    print(describe(settings), end="")
+    providers = ", ".join(settings.providers) or "none (update_dns = no, or no provider)"
+    print_check(effective_settings(settings), args.config,
+                f"server {settings.endpoint}, providers: {providers}")
     return 0
 
 
@@ -86,7 +87,7 @@ def status(args: argparse.Namespace) -> int:
     print(f"last check:   {_when(state.checked_at)}"
           + (f": {state.last_error}" if state.last_error else ""))
     due = [record.updated_at + settings.max_interval for record in state.records.values()
-           if record.updated_at is not None and record.result != NEEDS_ATTENTION]
+           if record.updated_at is not None and record.result is not RecordResult.NEEDS_ATTENTION]
     print(f"next forced refresh: {_when(min(due)) if due else 'at the next check'}")
     for key, record in sorted(state.records.items()):
         line = f"{key}: {record.result or 'never updated'}, {record.address or '-'}, " \

@@ -11,19 +11,19 @@ import logging
 import random
 import signal
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from .. import systemd
+from ..service import Service
+from ..signals import Request, SignalInbox
+from ..systemd import Notifier
+from .logfile import LogFile
 from .settings import ClientSettings, load_settings
-from ..config import ConfigError
-from .logfiles import LogFile
-from ..signals import RELOAD, REOPEN_LOGS, TERMINATE, SignalInbox
 from .updater import CycleResult, Updater
 
-log = logging.getLogger("chipmunk.client")
+log = logging.getLogger(__name__)
 
-SIGNALS = {signal.SIGHUP: RELOAD, signal.SIGTERM: TERMINATE, signal.SIGINT: TERMINATE,
-           signal.SIGUSR1: REOPEN_LOGS}
+SIGNALS: dict[int, Request] = {signal.SIGHUP: Request.RELOAD, signal.SIGTERM: Request.TERMINATE,
+           signal.SIGINT: Request.TERMINATE, signal.SIGUSR1: Request.REOPEN_LOGS}
 FIRST_RETRY = 15.0
 
 
@@ -69,21 +69,21 @@ def _human(seconds: float) -> str:
 
 class ClientDaemon:
     def __init__(self, config_path: str, settings: ClientSettings,
-                 notifier: systemd.Notifier | None = None,
-                 clock: Callable[[], float] = time.monotonic,
+                 notifier: Notifier | None = None,
                  rng: Callable[[], float] = random.random) -> None:
         self.config_path = config_path
         self.settings = settings
-        self.notifier = notifier or systemd.Notifier()
-        self.clock = clock
+        self.notifier = notifier or Notifier()
+        self.rng = rng
         self.backoff = Backoff(settings.interval, rng=rng)
         self.logfile = LogFile()
         self.updater = Updater(settings)
+        self._status = "Checking the public address"
 
     def run(self) -> int:
-        inbox = SignalInbox(SIGNALS)
+        service = Service(SignalInbox(SIGNALS), self.notifier, lambda: self._status)
         self.logfile.use(self.settings.logfile)
-        self.notifier.ready("Checking the public address")
+        service.ready()
         try:
             while True:
                 result = self.updater.cycle()
@@ -93,47 +93,38 @@ class ClientDaemon:
                     self.backoff.reset()
                     delay = self.settings.interval
                 self.notifier.status(status_text(result, delay))
-                if self._wait(inbox, delay) == TERMINATE:
+                if self._wait(service, delay) is Request.TERMINATE:
                     break
         finally:
-            self.notifier.stopping("Stopping")
+            service.stopping("Stopping")
             self.updater.close()
             self.logfile.use(None)
         log.info("stopped")
         return 0
 
-    def _wait(self, inbox: SignalInbox, delay: float) -> str | None:
+    def _wait(self, service: Service, delay: float) -> Request | None:
         """Wait ``delay`` seconds, acting on signals; TERMINATE or RELOAD ends it."""
-        deadline = self.clock() + delay
-        ping = self.notifier.watchdog_interval()
-        while (remaining := deadline - self.clock()) > 0:
-            request = inbox.wait(min(remaining, ping) if ping else remaining)
-            if request is None:
-                if ping:
-                    self.notifier.watchdog()
-            elif request == TERMINATE:
-                return TERMINATE
-            elif request == REOPEN_LOGS:
+        deadline = time.monotonic() + delay
+        while (request := service.wait(deadline - time.monotonic())) is not None:
+            if request is Request.REOPEN_LOGS:
                 self.logfile.reopen()
                 log.info("reopened the log file")
-            elif request == RELOAD:
-                self._reload()
-                return RELOAD  # check at once with the new configuration
+            elif request is Request.RELOAD:
+                self._status = "Checking the public address"
+                service.reload(self._load, self._apply)
+                return request  # check at once with the new configuration
+            elif request is Request.TERMINATE:
+                return request
         return None
 
-    def _reload(self) -> None:
-        self.notifier.reloading()
-        try:
-            settings = load_settings(self.config_path)
-            updater = Updater(settings)
-        except ConfigError as error:
-            log.error("reload refused, keeping the previous configuration: %s", error)
-        else:
-            self.updater.close()
-            self.settings, self.updater = settings, updater
-            self.backoff.cap = settings.interval
-            self.logfile.use(settings.logfile)
-            for warning in settings.warnings:
-                log.warning("%s", warning)
-            log.info("reloaded %s", self.config_path)
-        self.notifier.ready("Checking the public address")
+    def _load(self) -> ClientSettings:
+        settings = load_settings(self.config_path)
+        self._next_updater = Updater(settings)
+        return settings
+
+    def _apply(self, settings: ClientSettings) -> str:
+        self.updater.close()
+        self.settings, self.updater = settings, self._next_updater
+        self.backoff.cap = settings.interval
+        self.logfile.use(settings.logfile)
+        return f"{len(settings.providers)} provider(s)"

@@ -3,19 +3,20 @@
 ``method = get`` asks ``/get/ip.json``; ``method = set`` asks ``/set``, which
 also has the server save the address.  IPv6 comes from the same endpoint (when
 it is reached over IPv6), from ``endpoint6`` (always a plain get, so the
-``.cm`` file keeps the main address), or from a local interface.  Only an answer that parses as an IP
-address is believed: an HTML page from a captive portal, an empty body or
-garbage is an error and never reaches a DNS provider.
+``.cm`` file keeps the main address), or from a local interface.  Only an
+answer that parses as an IP address is believed: an HTML page from a captive
+portal, an empty body or garbage is an error and never reaches a DNS provider.
 """
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
 
+from ..cli import ExitCode
+from ..errors import PermanentError, TemporaryError, UpdateError
+from ..http import HTTPClient, short_body
+from .local_ipv6 import stable_ipv6
 from .settings import ClientSettings
-from ..errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError, UpdateError
-from .interfaces import stable_ipv6
-from ..webclient import WebClient, short_body
 
 PATHS = {"get": "/get/ip.json", "set": "/set"}
 TLS_HINT = (". If the server uses a private CA, set [ChipmunkAPIServer] tls_verify = "
@@ -24,13 +25,13 @@ TLS_HINT = (". If the server uses a private CA, set [ChipmunkAPIServer] tls_veri
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def server_client(settings: ClientSettings) -> WebClient:
-    web = WebClient(settings.timeout, verify=settings.tls_verify, tls_hint=TLS_HINT)
+def server_client(settings: ClientSettings) -> HTTPClient:
+    web = HTTPClient(settings.timeout, verify=settings.tls_verify, tls_hint=TLS_HINT)
     web.session.auth = (settings.username, settings.password)
     return web
 
 
-def discover(settings: ClientSettings, web: WebClient, endpoint: str | None = None,
+def discover(settings: ClientSettings, web: HTTPClient, endpoint: str | None = None,
              method: str | None = None) -> IPAddress:
     """This machine's public address as the chipmunk server at ``endpoint`` sees it."""
     method = method or settings.method
@@ -38,14 +39,14 @@ def discover(settings: ClientSettings, web: WebClient, endpoint: str | None = No
     try:
         response = web.request("POST" if method == "set" else "GET", url, "chipmunk server")
     except PermanentError as error:
-        if error.exit_code == EXIT_NOPERM:
+        if error.exit_code == ExitCode.NOPERM:
             raise PermanentError(f"{error} (check [ChipmunkAPIServer] username and "
                                  "password)") from None
         raise
     if 400 <= response.status_code < 500:
         raise PermanentError(f"chipmunk server: {url} answered {response.status_code}: "
                              f"{short_body(response)} (check [ChipmunkAPIServer] endpoint)",
-                             EXIT_CONFIG)
+                             ExitCode.CONFIG)
     if response.status_code != 200:
         raise TemporaryError(f"chipmunk server: {url} answered {response.status_code}: "
                              f"{short_body(response)}")
@@ -69,7 +70,7 @@ def record_type(address: IPAddress) -> str:
     return "AAAA" if address.version == 6 else "A"
 
 
-def discover_all(settings: ClientSettings, web: WebClient) -> Discovered:
+def discover_all(settings: ClientSettings, web: HTTPClient) -> Discovered:
     """IPv4 and IPv6 as configured: the endpoint, endpoint6 or an interface.
 
     A family that cannot be learned this time is simply absent: its records
@@ -92,7 +93,7 @@ def discover_all(settings: ClientSettings, web: WebClient) -> Discovered:
                 found.errors.append(PermanentError(
                     f"chipmunk server: endpoint6 {settings.endpoint6} was reached over "
                     f"IPv4 (it answered {address}); give it an IPv6-only name or address",
-                    EXIT_CONFIG))
+                    ExitCode.CONFIG))
             else:
                 found.addresses["AAAA"] = str(address)
     elif source.startswith("interface:"):

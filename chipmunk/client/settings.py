@@ -16,13 +16,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config import (ConfigError, Option, Schema, bounded_duration, to_bool,
-                     to_nonempty_text, to_optional_path)
+from ..config import ConfigError, Lifecycle, Option, Schema, Section
+from ..converters import (
+    bounded_duration,
+    list_of,
+    optional,
+    to_bool,
+    to_nonempty_text,
+    to_optional_path,
+    url,
+)
 from ..providers import available, provider_class
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/client.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk-client"
-SECRET_MASK = "********"
 MIN_SENSIBLE_INTERVAL = 30.0
 
 
@@ -37,19 +44,8 @@ def to_method(text: str) -> str:
     return method
 
 
-def to_server_endpoint(text: str) -> str:
-    """A URL; scheme-less means http, as in the original."""
-    url = text.strip().rstrip("/")
-    if "://" not in url:
-        url = "http://" + url
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected a URL such as https://chipmunk.example.org:8080")
-    return url
-
-
-def to_optional_server_endpoint(text: str) -> str | None:
-    return to_server_endpoint(text) if text.strip() else None
+#: scheme-less means http, as in the original
+to_server_endpoint = url(default_scheme="http", example="https://chipmunk.example.org:8080")
 
 
 def to_ipv6_source(text: str) -> str:
@@ -62,11 +58,13 @@ def to_ipv6_source(text: str) -> str:
     raise ValueError("expected server, none or interface:NAME (e.g. interface:eth0)")
 
 
-def to_record_types(text: str) -> tuple[str, ...]:
-    types = tuple(dict.fromkeys(t.upper() for t in text.replace(",", " ").split()))
-    if not types or any(t not in ("A", "AAAA") for t in types):
-        raise ValueError("expected A, AAAA, or A, AAAA")
-    return types
+def record_type(text: str) -> str:
+    if text.upper() not in ("A", "AAAA"):
+        raise ValueError(f"{text!r}: expected A, AAAA, or A, AAAA")
+    return text.upper()
+
+
+to_record_types = list_of(record_type, "record types (A, AAAA)")
 
 
 def to_tls_verify(text: str) -> bool | str:
@@ -79,78 +77,85 @@ def to_tls_verify(text: str) -> bool | str:
     return value
 
 
-def to_provider_names(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(text.replace(",", " ").split()))
-    known = available()
-    for name in names:
-        if name not in known:
-            raise ValueError(f"unknown provider {name!r} (available: "
-                             f"{', '.join(sorted(known))})")
-    return names
+def provider_name(name: str) -> str:
+    if name not in available():
+        raise ValueError(f"unknown provider {name!r} (available: "
+                         f"{', '.join(sorted(available()))})")
+    return name
 
 
-BASE_OPTIONS = [
-    Option("Global", "update_dns", to_bool, "yes", help=(
-        "yes: update the providers in [dDNS] when the address changes;\n"
-        "no: only discover (and, with method = set, report) the address.")),
-    Option("Global", "daemonize", deprecated=(
-        "systemd decides: enable chipmunk-client.timer for periodic runs or "
-        "chipmunk-clientd.service for the daemon")),
-    Option("Global", "state_dir", to_optional_path, help=(
-        "Where the last address and each record's last update are kept.\n"
-        "Default: $STATE_DIRECTORY when systemd sets it, else this."),
-        default_factory=default_state_dir, default_text=DEFAULT_STATE_DIR),
-    Option("Global", "ipv6_source", to_ipv6_source, "server", help=(
-        "Where this machine's IPv6 address comes from: server (the answer of\n"
-        "endpoint6, or of endpoint when it is reached over IPv6), interface:NAME\n"
-        "(the interface's stable global address, never a temporary one), or none.")),
-    Option("Global", "max_interval", bounded_duration(60), "7d", help=(
-        "Update every record at least this often even when nothing changed\n"
-        "(s, m, h, d or w suffix).")),
-    Option("ChipmunkAPIServer", "username", to_nonempty_text, None, help=(
-        "Your user on the chipmunk server.")),
-    Option("ChipmunkAPIServer", "password", to_nonempty_text, None, secret=True, help=(
-        "Your password on the chipmunk server.")),
-    Option("ChipmunkAPIServer", "method", to_method, "get", help=(
-        "get: ask for the address (/get/ip.json); set: also have the server\n"
-        "save it (/set).")),
-    Option("ChipmunkAPIServer", "endpoint", to_server_endpoint, None, help=(
-        "The chipmunk server's URL, e.g. https://chipmunk.example.org:8080\n"
-        "(without a scheme: http).")),
-    Option("ChipmunkAPIServer", "endpoint6", to_optional_server_endpoint, "", help=(
-        "Optional: the same server reached over IPv6 only (an IPv6-only name or\n"
-        "a bracketed address), to learn the IPv6 address in the same cycle.")),
-    Option("ChipmunkAPIServer", "tls_verify", to_tls_verify, "yes", help=(
-        "Verify the server's certificate: yes, no (not recommended), or the\n"
-        "path of the CA certificate (PEM) that signed it.")),
-    Option("ChipmunkAPIServer", "timeout", bounded_duration(1, 300), "10", help=(
-        "Seconds to wait for any answer, from the server or a provider.")),
-    Option("Daemon", "interval", bounded_duration(0.1, 86400), "300", help=(
-        "Seconds between checks in the daemon (chipmunk-client run).  The timer\n"
-        "unit sets the pace of one-shot runs.")),
-    Option("Daemon", "pidfile", deprecated="systemd tracks the process; no PID file "
-           "is written"),
-    Option("Daemon", "logfile", to_optional_path, "", help=(
-        "Deprecated: the journal keeps the logs.  Still honoured: an extra log\n"
-        "file, reopened on SIGUSR1 after it was moved aside.")),
-    Option("dDNS", "provider", to_provider_names, "", help=(
-        "DNS providers to update, comma-separated; each has a section of its\n"
-        f"own below.  Built in: {', '.join(sorted(available()))}.")),
-]
+to_provider_names = list_of(provider_name, "providers", allow_empty=True)
+
+
+BASE_SECTIONS = (
+    Section("Global", (
+        Option("update_dns", to_bool, "yes", help=(
+            "yes: update the providers in [dDNS] when the address changes;\n"
+            "no: only discover (and, with method = set, report) the address.")),
+        Option("daemonize", lifecycle=Lifecycle.OBSOLETE, note=(
+            "systemd decides: enable chipmunk-client.timer for periodic runs or "
+            "chipmunk-clientd.service for the daemon")),
+        Option("state_dir", to_optional_path, help=(
+            "Where the last address and each record's last update are kept.\n"
+            "Default: $STATE_DIRECTORY when systemd sets it, else this."),
+            default_factory=default_state_dir, default_text=DEFAULT_STATE_DIR),
+        Option("ipv6_source", to_ipv6_source, "server", help=(
+            "Where this machine's IPv6 address comes from: server (the answer of\n"
+            "endpoint6, or of endpoint when it is reached over IPv6), interface:NAME\n"
+            "(the interface's stable global address, never a temporary one), or none.")),
+        Option("max_interval", bounded_duration(60), "7d", help=(
+            "Update every record at least this often even when nothing changed\n"
+            "(s, m, h, d or w suffix).")),
+    ), help="Settings for every use."),
+    Section("ChipmunkAPIServer", (
+        Option("username", to_nonempty_text, None, help="Your user on the chipmunk server."),
+        Option("password", to_nonempty_text, None, secret=True, help=(
+            "Your password on the chipmunk server.")),
+        Option("method", to_method, "get", help=(
+            "get: ask for the address (/get/ip.json); set: also have the server\n"
+            "save it (/set).")),
+        Option("endpoint", to_server_endpoint, None, help=(
+            "The chipmunk server's URL, e.g. https://chipmunk.example.org:8080\n"
+            "(without a scheme: http).")),
+        Option("endpoint6", optional(to_server_endpoint), "", help=(
+            "Optional: the same server reached over IPv6 only (an IPv6-only name or\n"
+            "a bracketed address), to learn the IPv6 address in the same cycle.")),
+        Option("tls_verify", to_tls_verify, "yes", help=(
+            "Verify the server's certificate: yes, no (not recommended), or the\n"
+            "path of the CA certificate (PEM) that signed it.")),
+        Option("timeout", bounded_duration(1, 300), "10", help=(
+            "Seconds to wait for any answer, from the server or a provider.")),
+    ), help="The chipmunk server that tells this machine its address."),
+    Section("Daemon", (
+        Option("interval", bounded_duration(0.1, 86400), "300", help=(
+            "Seconds between checks in the daemon (chipmunk-client run).  The timer\n"
+            "unit sets the pace of one-shot runs.")),
+        Option("pidfile", lifecycle=Lifecycle.OBSOLETE, note=(
+            "systemd tracks the process; no PID file is written")),
+        Option("logfile", to_optional_path, "", lifecycle=Lifecycle.DEPRECATED, note=(
+            "the journal keeps the logs (journalctl -u chipmunk-client); the file is "
+            "still written for now"), help=(
+            "Deprecated: the journal keeps the logs.  Still honoured: an extra log\n"
+            "file, reopened on SIGUSR1 after it was moved aside.")),
+    ), help="Only for the daemon (chipmunk-client run)."),
+    Section("dDNS", (
+        Option("provider", to_provider_names, "", attribute="providers", help=(
+            "DNS providers to update, comma-separated; each has a section of its\n"
+            f"own below.  Built in: {', '.join(sorted(available()))}.")),
+    ), help="Which DNS providers to update."),
+)
+#: every provider's section also has these
+PROVIDER_OPTIONS = (
+    Option("record_types", to_record_types, "A", help=(
+        "Which records to keep: A (IPv4), AAAA (IPv6), or A, AAAA.")),
+)
 
 
 def build_schema() -> Schema:
-    """The base options plus every registered provider's section."""
-    options = list(BASE_OPTIONS)
-    for name in available():
-        options.extend(provider_class(name).options)
-        options.append(Option(name, "record_types", to_record_types, "A", help=(
-            "Which records to keep: A (IPv4), AAAA (IPv6), or A, AAAA.")))
-    return Schema(options, section_help={
-        "Global": "Settings for every use.",
-        "ChipmunkAPIServer": "The chipmunk server that tells this machine its address.",
-        "Daemon": "Only for the daemon (chipmunk-client run).",
-        "dDNS": "Which DNS providers to update."})
+    """The base sections plus every registered provider's section."""
+    return Schema([*BASE_SECTIONS, *(Section(name, (*provider_class(name).options,
+                                                    *PROVIDER_OPTIONS))
+                                     for name in available())])
 
 
 @dataclass(frozen=True)
@@ -174,11 +179,17 @@ class ClientSettings:
     provider_values: dict[str, dict[str, Any]]
     warnings: tuple[str, ...] = field(default=())
 
+
     def fingerprint(self, provider: str) -> str:
         """Changes when the provider's section does: a record that needs a
         person's attention is retried once its configuration changed."""
         text = repr(sorted((k, str(v)) for k, v in self.provider_values[provider].items()))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+#: ClientSettings fields that do not come from one config key
+DERIVED_FIELDS = ("path", "provider_values", "warnings")
+STATIC_SECTIONS = tuple(section.name for section in BASE_SECTIONS)
 
 
 def load_settings(path: str | os.PathLike) -> ClientSettings:
@@ -192,9 +203,10 @@ def load_settings(path: str | os.PathLike) -> ClientSettings:
     warnings = list(loaded.warnings)
     server, daemon = loaded.section("ChipmunkAPIServer"), loaded.section("Daemon")
     for key in ("endpoint", "endpoint6"):
-        url = server[key] or ""
-        if url.startswith("http://") and not _is_loopback(urlsplit(url).hostname or ""):
-            warnings.append(f"{path}: [ChipmunkAPIServer] {key} = {url!r}: the password "
+        address = server[key] or ""
+        if address.startswith("http://") and not _is_loopback(urlsplit(address).hostname
+                                                               or ""):
+            warnings.append(f"{path}: [ChipmunkAPIServer] {key} = {address!r}: the password "
                             "travels unencrypted over plain http; use https")
     if server["tls_verify"] is False:
         warnings.append(f"{path}: [ChipmunkAPIServer] tls_verify = no: the server's "
@@ -203,18 +215,11 @@ def load_settings(path: str | os.PathLike) -> ClientSettings:
     if daemon["interval"] < MIN_SENSIBLE_INTERVAL:
         warnings.append(f"{path}: [Daemon] interval = {daemon['interval']:g}: checking more "
                         f"often than every {MIN_SENSIBLE_INTERVAL:g}s only loads the server")
-    if daemon["logfile"] is not None:
-        warnings.append(f"{path}: [Daemon] logfile is deprecated (the journal keeps the "
-                        "logs: journalctl -u chipmunk-client); still written for now")
-    update_dns = loaded.get("Global", "update_dns")
-    return ClientSettings(
-        path=path, update_dns=update_dns,
-        state_dir=loaded.get("Global", "state_dir") or default_state_dir(),
-        ipv6_source=loaded.get("Global", "ipv6_source"),
-        max_interval=loaded.get("Global", "max_interval"), **server,
-        interval=daemon["interval"], logfile=daemon["logfile"],
-        providers=listed, provider_values={name: loaded.section(name) for name in listed},
-        warnings=tuple(warnings))
+    values = schema.field_values(loaded, STATIC_SECTIONS)
+    values["state_dir"] = values["state_dir"] or default_state_dir()
+    values["providers"] = listed
+    return ClientSettings(path=path, **values, warnings=tuple(warnings),
+                          provider_values={name: loaded.section(name) for name in listed})
 
 
 def _listed_providers(parser, path: str) -> tuple[str, ...]:
@@ -240,36 +245,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def describe(settings: ClientSettings) -> str:
-    """The effective settings, secrets masked, for ``chipmunk-client check``."""
-    schema = build_schema()
-    secret_keys = {(o.section, o.key) for o in schema.options if o.secret}
-    lines = [f"# effective settings from {settings.path}",
-             "[Global]", f"update_dns = {'yes' if settings.update_dns else 'no'}",
-             f"state_dir = {settings.state_dir}",
-             f"ipv6_source = {settings.ipv6_source}",
-             f"max_interval = {settings.max_interval:g}", "",
-             "[ChipmunkAPIServer]", f"username = {settings.username}",
-             f"password = {SECRET_MASK}", f"method = {settings.method}",
-             f"endpoint = {settings.endpoint}",
-             f"endpoint6 = {settings.endpoint6 or ''}",
-             f"tls_verify = {_yes_no(settings.tls_verify)}",
-             f"timeout = {settings.timeout:g}", "",
-             "[Daemon]", f"interval = {settings.interval:g}",
-             f"logfile = {settings.logfile or ''}", "",
-             "[dDNS]", f"provider = {', '.join(settings.providers)}"]
-    for name in settings.providers:
-        lines += ["", f"[{name}]"]
-        for key, value in settings.provider_values[name].items():
-            shown = SECRET_MASK if (name, key) in secret_keys else _yes_no(value)
-            if isinstance(shown, tuple):
-                shown = " ".join(shown)
-            lines.append(f"{key} = {shown}")
-    return "\n".join(lines) + "\n"
-
-
-def _yes_no(value: Any) -> Any:
-    return ("yes" if value else "no") if isinstance(value, bool) else value
+def effective_settings(settings: ClientSettings) -> str:
+    """What ``chipmunk-client check`` prints: the settings in use, secrets masked."""
+    def value(section: Section, option: Option) -> object:
+        if section.name in settings.provider_values:
+            return settings.provider_values[section.name][option.key]
+        return getattr(settings, option.field_name)
+    return build_schema().render_effective(settings.path, value,
+                                           [*STATIC_SECTIONS, *settings.providers])
 
 
 def render_sample() -> str:

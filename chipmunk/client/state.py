@@ -8,6 +8,7 @@ client starts afresh: that costs at most one unnecessary update.
 """
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import time
@@ -16,13 +17,19 @@ from pathlib import Path
 
 from ..atomicfile import write_atomic
 
-log = logging.getLogger("chipmunk.client")
+log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
-#: record results
-UPDATED, UNCHANGED, FAILED, NEEDS_ATTENTION = ("updated", "unchanged", "failed",
-                                               "needs-attention")
+
+
+class RecordResult(enum.StrEnum):
+    """How a record's last attempt ended; the value is what state.json holds."""
+
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    NEEDS_ATTENTION = "needs-attention"
 
 
 @dataclass
@@ -31,10 +38,11 @@ class RecordState:
     #: wall-clock time of the last successful update or confirmation
     updated_at: float | None = None
     attempted_at: float | None = None
-    result: str | None = None
+    result: RecordResult | None = None
     error: str | None = None
-    #: the provider config a "needs-attention" result was reached with
-    config: str | None = None
+    #: fingerprint of the provider section a "needs-attention" result was
+    #: reached with: the record is tried again once the section changes
+    config_fingerprint: str | None = None
     #: no retry before this wall-clock time (a provider's Retry-After)
     retry_not_before: float | None = None
     #: the exit code a "needs-attention" result keeps reporting
@@ -59,15 +67,25 @@ class ClientState:
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> "ClientState":
+    def from_json(cls, text: str) -> ClientState:
         document = json.loads(text)
         if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
             raise ValueError("unknown format")
-        records = {key: RecordState(**value) for key, value in document["records"].items()}
+        records = {key: _record_state(value) for key, value in document["records"].items()}
         return cls(addresses=dict(document["addresses"]),
                    changed_at=dict(document["changed_at"]),
                    checked_at=document["checked_at"], last_error=document["last_error"],
                    records=records)
+
+
+def _record_state(saved: dict) -> RecordState:
+    """A RecordState from its JSON object; ``config`` is the fingerprint's old key."""
+    saved = dict(saved)
+    if "config" in saved:
+        saved["config_fingerprint"] = saved.pop("config")
+    if saved.get("result") is not None:
+        saved["result"] = RecordResult(saved["result"])
+    return RecordState(**saved)
 
 
 class StateStore:

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
 
-from .. import events
+from ..cli import ExitCode, worst_exit_code
+from ..errors import PermanentError, TemporaryError
+from ..events import Event, log_event
+from ..http import HTTPClient
+from ..providers import Change, DNSProvider, Record, provider_class
+from .discovery import Discovered, discover_all, server_client
 from .settings import ClientSettings
-from .state import (FAILED, NEEDS_ATTENTION, UNCHANGED, UPDATED, ClientState,
-                           RecordState, StateStore)
-from .discovery import discover_all, server_client
-from ..errors import EXIT_NOPERM, PermanentError, TemporaryError, worst_exit_code
-from ..providers import DNSProvider, Record, provider_class
+from .state import ClientState, RecordResult, RecordState, StateStore
 
-log = logging.getLogger("chipmunk.client")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,14 @@ def due_reason(record: RecordState, address: str, now: float, max_interval: floa
     """Why ``record`` must be updated now, or None when it is up to date."""
     if force:
         return "forced"
-    if record.result == NEEDS_ATTENTION:
-        return "its configuration changed" if record.config != fingerprint else None
+    if record.result is RecordResult.NEEDS_ATTENTION:
+        return ("its configuration changed" if record.config_fingerprint != fingerprint
+                else None)
     if record.retry_not_before is not None and now < record.retry_not_before:
         return None
     if record.address != address:
         return "the address changed"
-    if record.result == FAILED:
+    if record.result is RecordResult.FAILED:
         return "the last update failed"
     if record.updated_at is None or now - record.updated_at >= max_interval:
         return "a refresh is due"
@@ -59,12 +61,17 @@ class Updater:
     """Holds the providers and the server connection for one loaded config."""
 
     def __init__(self, settings: ClientSettings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 discover: Callable[[ClientSettings, HTTPClient], Discovered] = discover_all,
+                 providers: Mapping[str, DNSProvider] | None = None) -> None:
+        """``discover`` and ``providers`` default to the real ones: the chipmunk
+        server and the providers the config names (tests pass their own)."""
         self.settings = settings
         self.store = StateStore(settings.state_dir)
         self.clock = clock
+        self.discover = discover
         self.web = server_client(settings)
-        self.providers: dict[str, DNSProvider] = {
+        self.providers: dict[str, DNSProvider] = dict(providers) if providers is not None else {
             name: provider_class(name)(settings.provider_values[name], settings.timeout)
             for name in settings.providers}
 
@@ -88,7 +95,7 @@ class Updater:
     def cycle(self, dry_run: bool = False, force: bool = False) -> CycleResult:
         state = self.store.load()
         now = self.clock()
-        found = discover_all(self.settings, self.web)
+        found = self.discover(self.settings, self.web)
         for error in found.errors:
             log.error("cannot learn the public address: %s", error)
         state.checked_at = now
@@ -100,9 +107,9 @@ class Updater:
         for rtype, address in found.addresses.items():
             old = state.addresses.get(rtype)
             if address != old:
-                events.log_event(log, "ip-changed", f"public address is now {address}"
-                                 + (f" (was {old})" if old else ""), CHIPMUNK_IP=address,
-                                 **({"CHIPMUNK_OLD_IP": old} if old else {}))
+                log_event(log, Event.ADDRESS_CHANGED, f"public address is now {address}"
+                          + (f" (was {old})" if old else ""),
+                          {"CHIPMUNK_IP": address, **({"CHIPMUNK_OLD_IP": old} if old else {})})
                 if not dry_run:
                     state.addresses[rtype], state.changed_at[rtype] = address, now
         result = self._update_records(state, found.addresses, now, dry_run, force)
@@ -125,9 +132,9 @@ class Updater:
             reason = due_reason(saved, address, now, self.settings.max_interval,
                                 fingerprint, force)
             if reason is None:
-                if saved.result == NEEDS_ATTENTION:
+                if saved.result is RecordResult.NEEDS_ATTENTION:
                     log.debug("%s still needs attention: %s", record.key, saved.error)
-                    codes.append(saved.exit_code or EXIT_NOPERM)
+                    codes.append(saved.exit_code or ExitCode.NOPERM)
                 else:
                     log.debug("%s is up to date", record.key)
                 continue
@@ -151,20 +158,22 @@ class Updater:
                 continue
             if not dry_run:
                 saved.address, saved.updated_at, saved.attempted_at = address, now, now
-                saved.result = UNCHANGED if outcome.result == "unchanged" else UPDATED
-                saved.error = saved.config = saved.retry_not_before = saved.exit_code = None
+                saved.result = (RecordResult.UNCHANGED if outcome.change is Change.UNCHANGED
+                                else RecordResult.UPDATED)
+                saved.error = saved.config_fingerprint = None
+                saved.retry_not_before = saved.exit_code = None
         attention = sum(1 for _, record in self.records(addresses)
-                        if state.record(record.key).result == NEEDS_ATTENTION)
+                        if state.record(record.key).result is RecordResult.NEEDS_ATTENTION)
         return CycleResult(addresses, worst_exit_code(codes), temporary, retry_after,
                            attention)
 
 
 def _failed(saved: RecordState, now: float, error: str, retry_after: float | None) -> None:
-    saved.result, saved.error, saved.attempted_at = FAILED, error, now
+    saved.result, saved.error, saved.attempted_at = RecordResult.FAILED, error, now
     saved.retry_not_before = now + retry_after if retry_after else None
 
 
 def _needs_attention(saved: RecordState, now: float, error: str, fingerprint: str,
                      exit_code: int) -> None:
-    saved.result, saved.error, saved.attempted_at = NEEDS_ATTENTION, error, now
-    saved.config, saved.exit_code = fingerprint, exit_code
+    saved.result, saved.error, saved.attempted_at = RecordResult.NEEDS_ATTENTION, error, now
+    saved.config_fingerprint, saved.exit_code = fingerprint, exit_code

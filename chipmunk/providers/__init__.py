@@ -16,6 +16,7 @@ pyproject.toml::
 """
 from __future__ import annotations
 
+import enum
 import functools
 import importlib
 import logging
@@ -23,11 +24,12 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
-from .. import events
 from ..config import Option
+from ..converters import list_of, to_text
 from ..errors import TemporaryError, UpdateError
+from ..events import Event, log_event, record_fields
 
-log = logging.getLogger("chipmunk.client")
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "chipmunk.providers"
 BUILTIN = {"linode": "chipmunk.providers.linode:LinodeProvider",
@@ -51,11 +53,19 @@ class Record:
         return f"{self.provider} {self.name} {self.rtype}"
 
 
+class Change(enum.Enum):
+    """What an update did to a record."""
+
+    UPDATED = "updated"
+    CREATED = "created"
+    UNCHANGED = "unchanged"
+    WOULD_UPDATE = "would-update"  # a dry run
+
+
 @dataclass(frozen=True)
 class Outcome:
     record: Record
-    #: "updated", "created", "unchanged" or, in a dry run, "would-update"
-    result: str
+    change: Change
 
 
 class DNSProvider:
@@ -95,46 +105,42 @@ class DNSProvider:
         logging it; any other exception from a provider is a garbled answer
         and is reported as temporary.
         """
-        fields = events.record_fields(record, address)
+        fields = record_fields(record, address)
         try:
             current = self.read(record) if self.readable else None
             if current == address and not force:
-                outcome = Outcome(record, "unchanged")
+                outcome = Outcome(record, Change.UNCHANGED)
             elif dry_run:
-                outcome = Outcome(record, "would-update")
+                outcome = Outcome(record, Change.WOULD_UPDATE)
             else:
                 self.write(record, address, exists=current is not None)
                 created = current is None and self.readable
-                outcome = Outcome(record, "created" if created else "updated")
+                outcome = Outcome(record, Change.CREATED if created else Change.UPDATED)
         except UpdateError as error:
-            events.log_event(log, "update-failed", f"{record.key}: {error}",
-                             level=logging.ERROR, **fields)
+            log_event(log, Event.UPDATE_FAILED, f"{record.key}: {error}", fields,
+                      logging.ERROR)
             raise
         except Exception as error:
             wrapped = TemporaryError(f"{self.name}: unexpected answer: "
                                      f"{type(error).__name__}: {error}")
-            events.log_event(log, "update-failed", f"{record.key}: {wrapped}",
-                             level=logging.ERROR, **fields)
+            log_event(log, Event.UPDATE_FAILED, f"{record.key}: {wrapped}", fields,
+                      logging.ERROR)
             raise wrapped from error
         shown = current or ("(missing)" if self.readable else "(unknown)")
-        if outcome.result == "unchanged":
-            events.log_event(log, "dns-unchanged", f"{record.key} already points to "
-                             f"{address}", **fields)
-        elif outcome.result == "would-update":
+        if outcome.change is Change.UNCHANGED:
+            log_event(log, Event.DNS_UNCHANGED, f"{record.key} already points to {address}",
+                      fields)
+        elif outcome.change is Change.WOULD_UPDATE:
             log.info("%s: would change %s to %s (dry run)", record.key, shown, address)
         else:
-            events.log_event(log, "dns-updated", f"{record.key} {outcome.result}: "
-                             f"{shown} -> {address}",
-                             **({"CHIPMUNK_OLD_IP": current} if current else {}), **fields)
+            log_event(log, Event.DNS_UPDATED, f"{record.key} {outcome.change.value}: "
+                      f"{shown} -> {address}",
+                      {**({"CHIPMUNK_OLD_IP": current} if current else {}), **fields})
         return outcome
 
 
-def to_hosts(text: str) -> tuple[str, ...]:
-    """Names relative to a zone, comma- or space-separated; ``@`` is the apex."""
-    hosts = tuple(dict.fromkeys(text.replace(",", " ").split()))
-    if not hosts:
-        raise ValueError("expected one or more names relative to the zone, @ for the apex")
-    return hosts
+#: Names relative to a zone, comma- or space-separated; ``@`` is the apex.
+to_hosts = list_of(to_text, "names relative to the zone, @ for the apex")
 
 
 @functools.cache

@@ -12,9 +12,11 @@ from typing import Any
 
 import requests
 
-from ..config import Option, bounded_int, to_bool, to_nonempty_text, to_text
-from ..errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError
-from ..webclient import WebClient
+from ..cli import ExitCode
+from ..config import Option
+from ..converters import bounded_int, optional, to_bool, to_nonempty_text, url
+from ..errors import PermanentError, TemporaryError
+from ..http import HTTPClient
 from . import DNSProvider, Record, to_hosts
 
 DEFAULT_ENDPOINT = "https://api.cloudflare.com/client/v4"
@@ -31,29 +33,22 @@ def cloudflare_errors(response: requests.Response) -> str:
         return f"HTTP {response.status_code}"
 
 
-def to_optional_bool(text: str) -> bool | None:
-    return to_bool(text) if text.strip() else None
-
-
-def to_optional_ttl(text: str) -> int | None:
-    return bounded_int(1, 86400)(text) if text.strip() else None
-
-
 class CloudflareProvider(DNSProvider):
     name = "cloudflare"
     options = (
-        Option("cloudflare", "api_token", to_nonempty_text, None, secret=True, help=(
+        Option("api_token", to_nonempty_text, None, secret=True, help=(
             "An API token with Zone:DNS:Edit permission for the zone.")),
-        Option("cloudflare", "zone", to_nonempty_text, None, help=(
+        Option("zone", to_nonempty_text, None, help=(
             "The zone's name, e.g. example.org.")),
-        Option("cloudflare", "host", to_hosts, "@", help=(
+        Option("host", to_hosts, "@", help=(
             "Names relative to the zone, comma-separated; @ for the apex.")),
-        Option("cloudflare", "ttl", to_optional_ttl, "", help=(
+        Option("ttl", optional(bounded_int(1, 86400)), "", help=(
             "TTL for records it writes (1 = automatic); empty keeps the record's.")),
-        Option("cloudflare", "proxied", to_optional_bool, "", help=(
+        Option("proxied", optional(to_bool), "", help=(
             "yes or no to set Cloudflare's proxy; empty keeps the record's.")),
-        Option("cloudflare", "endpoint", to_text, DEFAULT_ENDPOINT, help="API root."),
-        Option("cloudflare", "create", to_bool, "no", help=(
+        Option("endpoint", url(example=DEFAULT_ENDPOINT), DEFAULT_ENDPOINT,
+               help="API root."),
+        Option("create", to_bool, "no", help=(
             "Create the record when it does not exist.")),
     )
 
@@ -61,7 +56,7 @@ class CloudflareProvider(DNSProvider):
         super().__init__(values, timeout)
         self.endpoint = values["endpoint"].rstrip("/")
         self.zone = values["zone"].rstrip(".").lower()
-        self.web = WebClient(timeout)
+        self.web = HTTPClient(timeout)
         self.web.session.headers["Authorization"] = f"Bearer {values['api_token']}"
         self._zone_id: str | None = None
         self._record_ids: dict[tuple[str, str], str] = {}
@@ -86,7 +81,7 @@ class CloudflareProvider(DNSProvider):
                      if isinstance(e, dict)}
             raise PermanentError(f"Cloudflare: {method} {path} failed "
                                  f"({response.status_code}): {cloudflare_errors(response)}",
-                                 EXIT_NOPERM if codes & TOKEN_ERRORS else EXIT_CONFIG)
+                                 ExitCode.NOPERM if codes & TOKEN_ERRORS else ExitCode.CONFIG)
         return envelope["result"]
 
     def zone_id(self) -> str:
@@ -94,7 +89,7 @@ class CloudflareProvider(DNSProvider):
             zones = self._call("GET", "/zones", params={"name": self.zone})
             if not zones:
                 raise PermanentError(f"Cloudflare: no zone {self.zone!r} for this token "
-                                     "([cloudflare] zone)", EXIT_CONFIG)
+                                     "([cloudflare] zone)", ExitCode.CONFIG)
             self._zone_id = str(zones[0]["id"])
         return self._zone_id
 
@@ -122,4 +117,4 @@ class CloudflareProvider(DNSProvider):
                                               "ttl": 1, "proxied": False, **body})
         else:
             raise PermanentError(f"Cloudflare: {record.name} has no {record.rtype} record; "
-                                 "create it, or set [cloudflare] create = yes", EXIT_CONFIG)
+                                 "create it, or set [cloudflare] create = yes", ExitCode.CONFIG)

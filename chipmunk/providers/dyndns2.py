@@ -11,55 +11,53 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import Option, to_nonempty_text
-from ..errors import (EXIT_CONFIG, EXIT_NOPERM, EXIT_UNAVAILABLE, PermanentError,
-                      TemporaryError)
-from ..webclient import WebClient, short_body
+from ..cli import ExitCode
+from ..config import Option
+from ..converters import list_of, to_nonempty_text, url
+from ..errors import PermanentError, TemporaryError
+from ..http import HTTPClient, short_body
 from . import DNSProvider, Record
 
 SERVER_TROUBLE_RETRY = 1800.0
 #: answer code -> (exit code, what to do)
 STOP = {
-    "badauth": (EXIT_NOPERM, "the username or password is wrong"),
-    "!donator": (EXIT_NOPERM, "the account lacks a paid feature this update needs"),
-    "abuse": (EXIT_NOPERM, "the service blocked this hostname for abuse; see its website"),
-    "notfqdn": (EXIT_CONFIG, "the hostname is not a fully qualified domain name"),
-    "nohost": (EXIT_CONFIG, "the hostname does not exist in this account"),
-    "numhost": (EXIT_CONFIG, "too many hostnames in one update"),
-    "badagent": (EXIT_UNAVAILABLE, "the service refuses this client (User-Agent)"),
+    "badauth": (ExitCode.NOPERM, "the username or password is wrong"),
+    "!donator": (ExitCode.NOPERM, "the account lacks a paid feature this update needs"),
+    "abuse": (ExitCode.NOPERM, "the service blocked this hostname for abuse; see its website"),
+    "notfqdn": (ExitCode.CONFIG, "the hostname is not a fully qualified domain name"),
+    "nohost": (ExitCode.CONFIG, "the hostname does not exist in this account"),
+    "numhost": (ExitCode.CONFIG, "too many hostnames in one update"),
+    "badagent": (ExitCode.UNAVAILABLE, "the service refuses this client (User-Agent)"),
 }
 
 
-def to_hostnames(text: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(text.replace(",", " ").split()))
-    if not names or any("." not in name for name in names):
-        raise ValueError("expected fully qualified host names, e.g. home.example.org")
-    return names
+def fqdn(name: str) -> str:
+    if "." not in name:
+        raise ValueError(f"{name!r}: expected fully qualified host names, "
+                         "e.g. home.example.org")
+    return name
 
 
-def to_base_url(text: str) -> str:
-    url = text.strip().rstrip("/")
-    if not url.startswith(("https://", "http://")):
-        raise ValueError("expected the service's base URL, e.g. https://dynupdate.no-ip.com")
-    return url
+to_hostnames = list_of(fqdn, "fully qualified host names, e.g. home.example.org")
+to_base_url = url(example="https://dynupdate.no-ip.com")
 
 
 class DynDNS2Provider(DNSProvider):
     name = "dyndns2"
     readable = False
     options = (
-        Option("dyndns2", "server", to_base_url, None, help=(
+        Option("server", to_base_url, None, help=(
             "The service's base URL; /nic/update is appended.")),
-        Option("dyndns2", "username", to_nonempty_text, None, help="Your user name."),
-        Option("dyndns2", "password", to_nonempty_text, None, secret=True, help=(
+        Option("username", to_nonempty_text, None, help="Your user name."),
+        Option("password", to_nonempty_text, None, secret=True, help=(
             "Your password or update key.")),
-        Option("dyndns2", "hostname", to_hostnames, None, help=(
+        Option("hostname", to_hostnames, None, help=(
             "Host names to update, comma-separated.")),
     )
 
     def __init__(self, values: dict[str, Any], timeout: float) -> None:
         super().__init__(values, timeout)
-        self.web = WebClient(timeout)
+        self.web = HTTPClient(timeout)
         self.web.session.auth = (values["username"], values["password"])
 
     def names(self) -> list[str]:

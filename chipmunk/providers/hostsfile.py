@@ -12,19 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from ..atomicfile import write_atomic
-from ..config import Option, to_path
-from ..errors import EXIT_CONFIG, PermanentError
+from ..cli import ExitCode
+from ..config import Option
+from ..converters import list_of, to_path
+from ..errors import PermanentError
 from . import DNSProvider, Record
 
 
-def to_names(text: str) -> tuple[str, ...]:
-    names = tuple(text.replace(",", " ").split())
-    if not names:
-        raise ValueError("expected one or more host names")
-    for name in names:
-        if name.startswith("#") or not all(c.isalnum() or c in ".-_" for c in name):
-            raise ValueError(f"{name!r} is not a host name")
-    return names
+def host_name(name: str) -> str:
+    if name.startswith("#") or not all(c.isalnum() or c in ".-_" for c in name):
+        raise ValueError(f"{name!r} is not a host name")
+    return name
+
+
+to_names = list_of(host_name, "host names")
 
 
 def _family(text: str) -> str | None:
@@ -37,9 +38,9 @@ def _family(text: str) -> str | None:
 class HostsFileProvider(DNSProvider):
     name = "hostsfile"
     options = (
-        Option("hostsfile", "path", to_path, None, help=(
+        Option("path", to_path, None, help=(
             "The hosts-format file to keep (created when missing).")),
-        Option("hostsfile", "names", to_names, None, help=(
+        Option("names", to_names, None, help=(
             "Names that get the address, space-separated: home.lan home")),
     )
 
@@ -58,7 +59,7 @@ class HostsFileProvider(DNSProvider):
             return []
         except (OSError, UnicodeDecodeError) as error:
             raise PermanentError(f"hostsfile: cannot read {self.path}: {error}",
-                                 EXIT_CONFIG) from None
+                                 ExitCode.CONFIG) from None
 
     def _is_ours(self, line: str, rtype: str) -> bool:
         fields = line.split("#", 1)[0].split()
@@ -87,4 +88,4 @@ class HostsFileProvider(DNSProvider):
             write_atomic(self.path, ("\n".join(lines) + "\n").encode("utf-8"), mode)
         except OSError as error:
             raise PermanentError(f"hostsfile: cannot write {self.path}: "
-                                 f"{error.strerror or error}", EXIT_CONFIG) from None
+                                 f"{error.strerror or error}", ExitCode.CONFIG) from None

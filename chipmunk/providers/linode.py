@@ -8,13 +8,16 @@ made with ``POST``.  Linode's own error reasons are shown as given.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import requests
 
-from ..config import Option, bounded_int, to_bool, to_nonempty_text, to_text
-from ..errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError
-from ..webclient import WebClient
+from ..cli import ExitCode
+from ..config import Option
+from ..converters import bounded_int, to_bool, to_nonempty_text, to_text, url
+from ..errors import PermanentError, TemporaryError
+from ..http import HTTPClient
 from . import DNSProvider, Record
 
 DEFAULT_ENDPOINT = "https://api.linode.com/v4"
@@ -34,27 +37,25 @@ def linode_errors(response: requests.Response) -> str:
 
 
 def to_endpoint(text: str) -> str:
-    url = text.strip().rstrip("/") or DEFAULT_ENDPOINT
-    if not url.startswith(("https://", "http://")):
-        raise ValueError("expected an http(s):// URL")
+    endpoint = url(example=DEFAULT_ENDPOINT)(text.strip() or DEFAULT_ENDPOINT)
     # the original's "https://api.linode.com" meant the API root: v4 lives below it
-    return url + "/v4" if url.count("/") == 2 else url
+    return endpoint + "/v4" if endpoint.count("/") == 2 else endpoint
 
 
 class LinodeProvider(DNSProvider):
     name = "linode"
     options = (
-        Option("linode", "api_key", to_nonempty_text, None, secret=True, help=(
+        Option("api_key", to_nonempty_text, None, secret=True, help=(
             "A Linode API v4 personal access token with Domains read/write.")),
-        Option("linode", "host", to_text, "@", help=(
+        Option("host", to_text, "@", help=(
             "The record's name within the domain; @ or empty for the domain itself.")),
-        Option("linode", "domain", to_nonempty_text, None, help=(
+        Option("domain", to_nonempty_text, None, help=(
             "The domain as Linode's DNS Manager lists it, e.g. example.org.")),
-        Option("linode", "endpoint", to_endpoint, DEFAULT_ENDPOINT, help=(
+        Option("endpoint", to_endpoint, DEFAULT_ENDPOINT, help=(
             "API root; the original's https://api.linode.com means the same.")),
-        Option("linode", "ttl", bounded_int(0, 2419200), "0", help=(
+        Option("ttl", bounded_int(0, 2419200), "0", help=(
             "TTL in seconds for records it creates or changes; 0 keeps Linode's default.")),
-        Option("linode", "create", to_bool, "no", help=(
+        Option("create", to_bool, "no", help=(
             "Create the record when it does not exist.")),
     )
 
@@ -63,7 +64,7 @@ class LinodeProvider(DNSProvider):
         self.endpoint = values["endpoint"]
         self.host = "" if values["host"] in ("@", "") else values["host"]
         self.domain = values["domain"].rstrip(".").lower()
-        self.web = WebClient(timeout)
+        self.web = HTTPClient(timeout)
         self.web.session.headers["Authorization"] = f"Bearer {values['api_key']}"
         self._domain_id: int | None = None
         self._record_ids: dict[str, int] = {}
@@ -79,13 +80,13 @@ class LinodeProvider(DNSProvider):
             response = self.web.request(method, self.endpoint + path, "Linode",
                                         detail=linode_errors, **kwargs)
         except PermanentError as error:
-            if error.exit_code != EXIT_NOPERM:  # TLS trouble: the token is not the issue
+            if error.exit_code != ExitCode.NOPERM:  # TLS trouble: the token is not the issue
                 raise
             raise PermanentError(str(error) + TOKEN_HINT, error.exit_code) from None
         if not response.ok:
             raise PermanentError(f"Linode: {method} {path} failed "
                                  f"({response.status_code}): {linode_errors(response)}",
-                                 EXIT_CONFIG)
+                                 ExitCode.CONFIG)
         try:
             return response.json()
         except ValueError:
@@ -110,7 +111,7 @@ class LinodeProvider(DNSProvider):
                     break
             else:
                 raise PermanentError(f"Linode: no domain {self.domain!r} on this account "
-                                     "([linode] domain)", EXIT_CONFIG)
+                                     "([linode] domain)", ExitCode.CONFIG)
         return self._domain_id
 
     def read(self, record: Record) -> str | None:
@@ -134,4 +135,4 @@ class LinodeProvider(DNSProvider):
                                               **body})
         else:
             raise PermanentError(f"Linode: {record.name} has no {record.rtype} record; "
-                                 "create it, or set [linode] create = yes", EXIT_CONFIG)
+                                 "create it, or set [linode] create = yes", ExitCode.CONFIG)

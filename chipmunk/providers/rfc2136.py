@@ -16,8 +16,10 @@ import binascii
 import socket
 from typing import Any
 
-from ..config import Option, bounded_int, to_nonempty_text
-from ..errors import EXIT_CONFIG, EXIT_NOPERM, PermanentError, TemporaryError
+from ..cli import ExitCode
+from ..config import Option
+from ..converters import bounded_int, to_nonempty_text
+from ..errors import PermanentError, TemporaryError
 from . import DNSProvider, Record, to_hosts
 
 ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1",
@@ -43,18 +45,18 @@ def to_base64_secret(text: str) -> str:
 class RFC2136Provider(DNSProvider):
     name = "rfc2136"
     options = (
-        Option("rfc2136", "server", to_nonempty_text, None, help=(
+        Option("server", to_nonempty_text, None, help=(
             "The zone's primary server (address or name) that accepts updates.")),
-        Option("rfc2136", "port", bounded_int(1, 65535), "53", help="Its DNS port."),
-        Option("rfc2136", "zone", to_nonempty_text, None, help="The zone, e.g. example.org."),
-        Option("rfc2136", "host", to_hosts, "@", help=(
+        Option("port", bounded_int(1, 65535), "53", help="Its DNS port."),
+        Option("zone", to_nonempty_text, None, help="The zone, e.g. example.org."),
+        Option("host", to_hosts, "@", help=(
             "Names relative to the zone, comma-separated; @ for the apex.")),
-        Option("rfc2136", "ttl", bounded_int(0, 2147483647), "300", help=(
+        Option("ttl", bounded_int(0, 2147483647), "300", help=(
             "TTL of the records it writes.")),
-        Option("rfc2136", "key_name", to_nonempty_text, None, help="The TSIG key's name."),
-        Option("rfc2136", "key_algorithm", to_algorithm, "hmac-sha256", help=(
+        Option("key_name", to_nonempty_text, None, help="The TSIG key's name."),
+        Option("key_algorithm", to_algorithm, "hmac-sha256", help=(
             "The TSIG key's algorithm.")),
-        Option("rfc2136", "key_secret", to_base64_secret, None, secret=True, help=(
+        Option("key_secret", to_base64_secret, None, secret=True, help=(
             "The TSIG key's secret, base64, as in a BIND key file.")),
     )
 
@@ -64,7 +66,7 @@ class RFC2136Provider(DNSProvider):
             import dns.name
         except ImportError:
             raise PermanentError("rfc2136 needs dnspython (apt install python3-dnspython)",
-                                 EXIT_CONFIG) from None
+                                 ExitCode.CONFIG) from None
         self.zone = dns.name.from_text(values["zone"])
         self._names = {self._fqdn(host): host for host in values["host"]}
 
@@ -78,8 +80,8 @@ class RFC2136Provider(DNSProvider):
 
     def _server(self) -> str:
         try:
-            return socket.getaddrinfo(self.values["server"], self.values["port"],
-                                      proto=socket.IPPROTO_TCP)[0][4][0]
+            return str(socket.getaddrinfo(self.values["server"], self.values["port"],
+                                          proto=socket.IPPROTO_TCP)[0][4][0])
         except socket.gaierror as error:
             raise TemporaryError(f"rfc2136: cannot resolve {self.values['server']}: "
                                  f"{error.strerror}") from None
@@ -108,7 +110,7 @@ class RFC2136Provider(DNSProvider):
             raise PermanentError(f"rfc2136: {what}: the server refused the TSIG key "
                                  f"{self.values['key_name']!r}: {type(error).__name__}: "
                                  f"{error or 'check key_name, key_algorithm and key_secret'}",
-                                 EXIT_NOPERM) from None
+                                 ExitCode.NOPERM) from None
         except (OSError, EOFError) as error:
             raise TemporaryError(f"rfc2136: {what}: cannot reach {server} port "
                                  f"{self.values['port']}: {error}") from None
@@ -120,7 +122,7 @@ class RFC2136Provider(DNSProvider):
             raise PermanentError(f"rfc2136: {what}: {dns.rcode.to_text(rcode)} from "
                                  f"{server}: the key may not update this name, or "
                                  f"{self.values['zone']} is not a zone it serves",
-                                 EXIT_NOPERM)
+                                 ExitCode.NOPERM)
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             raise TemporaryError(f"rfc2136: {what}: {dns.rcode.to_text(rcode)} from {server}")
         return response

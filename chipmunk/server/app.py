@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
+from ..events import Event, log_event
 from .addressbook import AddressBook
-from .addresses import ClientAddressResolver
 from .auth import Authenticator, parse_basic
-from .ratelimit import FailureLimiter
+from .forwarded import RemoteAddressResolver
+from .lockout import LoginLockout
 from .settings import ServerSettings
 
-log = logging.getLogger("chipmunk.server")
+log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., object]
 TEXT = "text/plain; charset=utf-8"
@@ -28,9 +30,9 @@ JSON = "application/json"
 @dataclass(frozen=True)
 class Runtime:
     settings: ServerSettings
-    resolver: ClientAddressResolver
+    resolver: RemoteAddressResolver
     authenticator: Authenticator
-    limiter: FailureLimiter
+    lockout: LoginLockout
     addressbook: AddressBook
     challenge: str
 
@@ -43,11 +45,11 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def text(cls, status: str, text: str, *headers: tuple[str, str]) -> "Reply":
+    def text(cls, status: str, text: str, *headers: tuple[str, str]) -> Reply:
         return cls(status, text.encode("utf-8"), TEXT, headers)
 
     @classmethod
-    def json(cls, status: str, document: dict) -> "Reply":
+    def json(cls, status: str, document: dict) -> Reply:
         return cls(status, json.dumps(document).encode("utf-8"), JSON)
 
 
@@ -69,14 +71,13 @@ def _set(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
     try:
         changed = runtime.addressbook.store(user, client)
     except (OSError, ValueError) as error:
-        log.error("cannot save the address of %s to %s: %s", user,
-                  runtime.addressbook.directory, error,
-                  extra={"CHIPMUNK_EVENT": "set-failed", **fields})
+        log_event(log, Event.SET_FAILED, f"cannot save the address of {user} to "
+                  f"{runtime.addressbook.directory}: {error}", fields, logging.ERROR)
         return Reply.json("500 Internal Server Error",
                           {"Client_IP": client, "status": "failed"})
     if changed:
-        log.info("address of %s is now %s", user, client,
-                 extra={"CHIPMUNK_EVENT": "address-changed", **fields})
+        log_event(log, Event.ADDRESS_CHANGED, f"address of {user} is now {client}",
+                  fields)
     return Reply.json("200 OK", {"Client_IP": client, "status": "saved",
                                  "changed": changed})
 
@@ -107,19 +108,20 @@ ROUTES: dict[str, tuple[tuple[str, ...], Handler]] = {
 NOT_FOUND = Reply.text("404 Not Found", "Not found\n")
 
 
-def build_runtime(settings: ServerSettings, previous: Runtime | None = None) -> Runtime:
+def build_runtime(settings: ServerSettings, previous: Runtime | None = None,
+                  clock: Callable[[], float] = time.monotonic) -> Runtime:
     """A Runtime for ``settings``; keeps the lockout table if its limits are unchanged."""
     limits = (settings.auth_failure_limit, settings.auth_failure_window,
               settings.auth_lockout)
-    if previous is not None and limits == (previous.limiter.limit, previous.limiter.window,
-                                           previous.limiter.lockout):
-        limiter = previous.limiter
+    if previous is not None and limits == (previous.lockout.limit, previous.lockout.window,
+                                           previous.lockout.lockout):
+        lockout = previous.lockout
     else:
-        limiter = FailureLimiter(*limits)
+        lockout = LoginLockout(*limits, clock=clock)
     return Runtime(settings=settings,
-                   resolver=ClientAddressResolver(settings.trusted_proxies),
+                   resolver=RemoteAddressResolver(settings.trusted_proxies),
                    authenticator=Authenticator(settings.users),
-                   limiter=limiter,
+                   lockout=lockout,
                    addressbook=AddressBook(settings.state_dir),
                    challenge=f'Basic realm="{settings.realm}", charset="UTF-8"')
 
@@ -127,11 +129,14 @@ def build_runtime(settings: ServerSettings, previous: Runtime | None = None) -> 
 class ChipmunkApp:
     """The WSGI callable."""
 
-    def __init__(self, settings: ServerSettings) -> None:
-        self.runtime = build_runtime(settings)
+    def __init__(self, settings: ServerSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` times lockouts (tests pass their own)."""
+        self.clock = clock
+        self.runtime = build_runtime(settings, clock=clock)
 
     def configure(self, settings: ServerSettings) -> None:
-        self.runtime = build_runtime(settings, self.runtime)
+        self.runtime = build_runtime(settings, self.runtime, self.clock)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         runtime = self.runtime
@@ -152,7 +157,7 @@ class ChipmunkApp:
             client = str(runtime.resolver.resolve(environ))
         except ValueError:
             return Reply.text("400 Bad Request", "Cannot tell your address\n")
-        wait = runtime.limiter.retry_after(client)
+        wait = runtime.lockout.retry_after(client)
         if wait:
             return Reply.text("429 Too Many Requests",
                               f"Too many failed logins; retry in {wait} seconds\n",
@@ -178,10 +183,10 @@ class ChipmunkApp:
         supplied = parse_basic(header)
         name = supplied[0] if supplied else ""
         fields = {"CHIPMUNK_USER": name, "CHIPMUNK_CLIENT_IP": client}
-        log.info("failed login from %s as %r", client, name,
-                 extra={"CHIPMUNK_EVENT": "auth-failed", **fields})
-        if runtime.limiter.record_failure(client):
-            log.warning("%s failed to log in %d times within %gs; locked out for %gs",
-                        client, runtime.limiter.limit, runtime.limiter.window,
-                        runtime.limiter.lockout,
-                        extra={"CHIPMUNK_EVENT": "auth-lockout", **fields})
+        log_event(log, Event.AUTH_FAILED, f"failed login from {client} as {name!r}", fields)
+        if runtime.lockout.record_failure(client):
+            lockout = runtime.lockout
+            log_event(log, Event.AUTH_LOCKOUT,
+                      f"{client} failed to log in {lockout.limit} times within "
+                      f"{lockout.window:g}s; locked out for {lockout.lockout:g}s",
+                      fields, logging.WARNING)

@@ -20,9 +20,9 @@ import hmac
 import os
 import threading
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
-from .passwords import DUMMY_HASH
+from .passwords import DUMMY_HASH, PasswordHash
 from .settings import UserCredential
 
 CACHE_SIZE = 1024
@@ -52,8 +52,10 @@ class Authenticator:
     """Checks credentials; thread-safe; one instance per loaded config."""
 
     def __init__(self, users: Mapping[str, UserCredential],
-                 cache_size: int = CACHE_SIZE) -> None:
+                 cache_size: int = CACHE_SIZE, dummy: PasswordHash = DUMMY_HASH) -> None:
+        """``dummy`` is hashed for an unknown user, at a wrong password's cost."""
         self._users = dict(users)
+        self._dummy = dummy
         self._cache_key = os.urandom(32)
         self._cache: OrderedDict[bytes, str] = OrderedDict()
         self._cache_size = cache_size
@@ -89,5 +91,5 @@ class Authenticator:
         if credential is not None and credential.plain is not None and password and \
                 hmac.compare_digest(credential.plain, password):
             return True
-        DUMMY_HASH.verify(password)  # same cost as a wrong password
+        self._dummy.verify(password)  # same cost as a wrong password
         return False

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import sys
 
+from ..cli import ExitCode, base_parser, print_check, run_command
+from ..logs import log_warnings
 from . import settings as server_settings
-from ..cli import base_parser, print_warnings, run_command
+from .daemon import serve as serve_forever
 from .passwords import hash_password
-from .server import EXIT_UNAVAILABLE, Server, load_checked, log_warnings
+from .worker import load_checked
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Tell HTTP clients their public IP address, and remember it for them.
@@ -16,7 +21,8 @@ Tell HTTP clients their public IP address, and remember it for them.
 commands:
   serve          serve in the foreground (the default); SIGHUP reloads the
                  config, SIGTERM stops after requests in progress
-  check          validate the config file; exit 0 if good, 78 if not
+  check          validate the config file and print the effective settings,
+                 secrets masked; exit 0 if good, 78 if not
   hash-password  read a password (prompted on a terminal, else one line
                  from stdin) and print a hash to paste into [Users]
   sample-config  print a commented config showing every key and default
@@ -33,20 +39,21 @@ exit status: 0 ok, 69 cannot listen, 70 internal error, 78 bad config
 
 def serve(args: argparse.Namespace) -> int:
     settings = load_checked(args.config)
-    log_warnings(settings)
+    log_warnings(settings.warnings)
     try:
-        return Server(args.config, settings).run()
+        return serve_forever(args.config, settings)
     except OSError as error:
-        print(f"chipmunk-server: {error.strerror or error}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        log.error("%s", error.strerror or error)
+        return ExitCode.UNAVAILABLE
 
 
 def check(args: argparse.Namespace) -> int:
     settings = load_checked(args.config)
-    print_warnings(settings.warnings)
+    log_warnings(settings.warnings)
     listen = ", ".join(str(address) for address in settings.listen)
-    print(f"{args.config}: OK: {len(settings.users)} users, listen {listen}, "
-          f"state in {settings.state_dir}{', TLS' if settings.tls else ''}")
+    print_check(server_settings.effective_settings(settings), args.config,
+                f"{len(settings.users)} users, listen {listen}, state in "
+                f"{settings.state_dir}{', TLS' if settings.tls else ''}")
     return 0
 
 
@@ -55,12 +62,12 @@ def hash_password_command(args: argparse.Namespace) -> int:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
             print("chipmunk-server: the passwords differ", file=sys.stderr)
-            return 65
+            return ExitCode.DATAERR
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         print("chipmunk-server: empty password", file=sys.stderr)
-        return 65
+        return ExitCode.DATAERR
     print(hash_password(password))
     return 0
 

@@ -9,12 +9,19 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import ConfigError, LoadedConfig, Option, Schema, Section
+from ..converters import (
+    bounded_float,
+    bounded_int,
+    list_of,
+    to_networks,
+    to_nonempty_text,
+    to_optional_path,
+)
 from . import passwords
-from ..config import (ConfigError, LoadedConfig, Option, Schema, bounded_float,
-                     bounded_int, to_networks, to_nonempty_text, to_optional_path)
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/server.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk"
@@ -34,27 +41,26 @@ class ListenAddress:
         return f"[{self.host}]:{self.port}" if self.family_is_ipv6 else f"{self.host}:{self.port}"
 
 
-def parse_listen(text: str) -> tuple[ListenAddress, ...]:
-    """``127.0.0.1:8080, [::]:8080`` -> ListenAddress tuples (numeric hosts only)."""
-    addresses = []
-    for item in text.replace(",", " ").split():
-        match = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]]+):(\d+)", item)
-        if not match:
-            raise ValueError(f"{item!r}: expected HOST:PORT or [IPV6]:PORT")
-        host = match.group(1) or match.group(3)
-        port = int(match.group(2) or match.group(4))
-        try:
-            parsed = ipaddress.ip_address(host)
-        except ValueError:
-            raise ValueError(f"{item!r}: {host!r} is not a numeric IP address") from None
-        if (parsed.version == 6) != bool(match.group(1)):
-            raise ValueError(f"{item!r}: write IPv6 addresses in brackets, IPv4 without")
-        if port > 65535:
-            raise ValueError(f"{item!r}: port must be 0..65535")
-        addresses.append(ListenAddress(str(parsed), port))
-    if not addresses:
-        raise ValueError("expected at least one HOST:PORT")
-    return tuple(addresses)
+def listen_address(item: str) -> ListenAddress:
+    """``127.0.0.1:8080`` or ``[::]:8080`` (numeric hosts only)."""
+    match = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]]+):(\d+)", item)
+    if not match:
+        raise ValueError(f"{item!r}: expected HOST:PORT or [IPV6]:PORT")
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4))
+    try:
+        parsed = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{item!r}: {host!r} is not a numeric IP address") from None
+    if (parsed.version == 6) != bool(match.group(1)):
+        raise ValueError(f"{item!r}: write IPv6 addresses in brackets, IPv4 without")
+    if port > 65535:
+        raise ValueError(f"{item!r}: port must be 0..65535")
+    return ListenAddress(str(parsed), port)
+
+
+
+parse_listen = list_of(listen_address, "HOST:PORT addresses")
 
 
 def default_state_dir() -> Path:
@@ -62,54 +68,58 @@ def default_state_dir() -> Path:
 
 
 SCHEMA = Schema([
-    Option("Paths", "client_update_dir", to_optional_path, help=(
-        "Directory where /set stores <username>.cm files and touches 'updated'.\n"
-        "The user running the server must be able to write there.  Default:\n"
-        "$STATE_DIRECTORY when systemd sets it (StateDirectory=), else this."),
-        default_factory=default_state_dir, default_text=DEFAULT_STATE_DIR),
-    Option("Server", "listen", parse_listen, "127.0.0.1:8080", help=(
-        "Addresses to listen on, comma-separated: 127.0.0.1:8080, [::]:8080.\n"
-        "Ignored under socket activation (the .socket unit decides)."),
-        default_text="127.0.0.1:8080"),
-    Option("Server", "workers", bounded_int(1, 64), "1", help=(
-        "Server processes sharing the listening sockets.  More than one uses\n"
-        "more than one CPU core: set it to the number of cores on a busy server.")),
-    Option("Server", "threads", bounded_int(1, 256), "4", help=(
-        "Worker threads per process.  Idle keep-alive connections hold no thread.")),
-    Option("Server", "backlog", bounded_int(16, 65535), "1024", help=(
-        "Listen backlog: connections the kernel queues before the server accepts.")),
-    Option("Server", "connection_timeout", bounded_float(1, 3600), "10", help=(
-        "Seconds a connection may sit idle or trickle a request before it is closed.")),
-    Option("Server", "max_header_size", bounded_int(1024, 1 << 20), "16384", help=(
-        "Largest request head (request line and headers) in bytes.")),
-    Option("Server", "max_body_size", bounded_int(0, 1 << 20), "4096", help=(
-        "Largest request body in bytes; Chipmunk's API needs none.")),
-    Option("Server", "tls_certificate", to_optional_path, "", help=(
-        "PEM certificate chain; with tls_private_key, the server speaks HTTPS\n"
-        "(TLS 1.2 or newer).  Reloaded on SIGHUP.")),
-    Option("Server", "tls_private_key", to_optional_path, "", help=(
-        "PEM private key for tls_certificate.")),
-    Option("Server", "trusted_proxies", to_networks, "", help=(
-        "Reverse proxies (addresses or CIDRs) whose Forwarded / X-Forwarded-For\n"
-        "headers are believed.  Empty: headers are ignored.")),
-    Option("Server", "realm", to_nonempty_text, "chipmunk", help=(
-        "Realm sent in WWW-Authenticate with 401 answers.")),
-    Option("Server", "auth_failure_limit", bounded_int(1, 10000), "10", help=(
-        "Failed logins from one client address within auth_failure_window that\n"
-        "lock the address out.")),
-    Option("Server", "auth_failure_window", bounded_float(1, 86400), "60", help=(
-        "Seconds over which failed logins are counted.")),
-    Option("Server", "auth_lockout", bounded_float(1, 86400), "300", help=(
-        "Seconds a locked-out address gets 429 with Retry-After.")),
-], free_sections={"Users": (
-    "One line per user: username = password.  Usernames may use A-Z a-z 0-9 . _ -\n"
-    "(at most 64, not starting with '.').  Paste a hash from\n"
-    "'chipmunk-server hash-password' instead of a plain-text password.\n"
-    "With no users every request is refused with 401.")},
-    section_help={"Server": "Everything in this section is optional."})
-
-SAMPLE_USERS = ("# For example (the hash comes from chipmunk-server hash-password):\n"
-                "#   alice = $scrypt$ln=15,r=8,p=1$SALT$HASH")
+    Section("Paths", (
+        Option("client_update_dir", to_optional_path, help=(
+            "Directory where /set stores <username>.cm files and touches 'updated'.\n"
+            "The user running the server must be able to write there.  Default:\n"
+            "$STATE_DIRECTORY when systemd sets it (StateDirectory=), else this."),
+            default_factory=default_state_dir, default_text=DEFAULT_STATE_DIR,
+            attribute="state_dir"),
+    )),
+    Section("Server", (
+        Option("listen", parse_listen, "127.0.0.1:8080", help=(
+            "Addresses to listen on, comma-separated: 127.0.0.1:8080, [::]:8080.\n"
+            "Ignored under socket activation (the .socket unit decides)."),
+            default_text="127.0.0.1:8080"),
+        Option("workers", bounded_int(1, 64), "1", help=(
+            "Server processes sharing the listening sockets.  More than one uses\n"
+            "more than one CPU core: set it to the number of cores on a busy server.")),
+        Option("threads", bounded_int(1, 256), "4", help=(
+            "Worker threads per process.  Idle keep-alive connections hold no thread.")),
+        Option("backlog", bounded_int(16, 65535), "1024", help=(
+            "Listen backlog: connections the kernel queues before the server accepts.")),
+        Option("connection_timeout", bounded_float(1, 3600), "10", help=(
+            "Seconds a connection may sit idle or trickle a request before it is closed.")),
+        Option("max_header_size", bounded_int(1024, 1 << 20), "16384", help=(
+            "Largest request head (request line and headers) in bytes.")),
+        Option("max_body_size", bounded_int(0, 1 << 20), "4096", help=(
+            "Largest request body in bytes; Chipmunk's API needs none.")),
+        Option("tls_certificate", to_optional_path, "", help=(
+            "PEM certificate chain; with tls_private_key, the server speaks HTTPS\n"
+            "(TLS 1.2 or newer).  Reloaded on SIGHUP.")),
+        Option("tls_private_key", to_optional_path, "", help=(
+            "PEM private key for tls_certificate.")),
+        Option("trusted_proxies", to_networks, "", help=(
+            "Reverse proxies (addresses or CIDRs) whose Forwarded / X-Forwarded-For\n"
+            "headers are believed.  Empty: headers are ignored.")),
+        Option("realm", to_nonempty_text, "chipmunk", help=(
+            "Realm sent in WWW-Authenticate with 401 answers.")),
+        Option("auth_failure_limit", bounded_int(1, 10000), "10", help=(
+            "Failed logins from one client address within auth_failure_window that\n"
+            "lock the address out.")),
+        Option("auth_failure_window", bounded_float(1, 86400), "60", help=(
+            "Seconds over which failed logins are counted.")),
+        Option("auth_lockout", bounded_float(1, 86400), "300", help=(
+            "Seconds a locked-out address gets 429 with Retry-After.")),
+    ), help="Everything in this section is optional."),
+    Section("Users", free_form=True, help=(
+        "One line per user: username = password.  Usernames may use A-Z a-z 0-9 . _ -\n"
+        "(at most 64, not starting with '.').  Paste a hash from\n"
+        "'chipmunk-server hash-password' instead of a plain-text password.\n"
+        "With no users every request is refused with 401."),
+        example=("# For example (the hash comes from chipmunk-server hash-password):\n"
+                 "#   alice = $scrypt$ln=15,r=8,p=1$SALT$HASH")),
+])
 
 
 @dataclass(frozen=True)
@@ -140,10 +150,16 @@ class ServerSettings:
     auth_lockout: float
     users: dict[str, UserCredential]
     warnings: tuple[str, ...]
+    #: of the file's text: a worker acknowledges a reload with it
+    digest: str = field(compare=False)
 
     @property
     def tls(self) -> bool:
         return self.tls_certificate is not None
+
+
+#: ServerSettings fields that do not come from one config key
+DERIVED_FIELDS = ("path", "users", "warnings", "digest")
 
 
 def load_settings(path: str | os.PathLike) -> ServerSettings:
@@ -153,6 +169,8 @@ def load_settings(path: str | os.PathLike) -> ServerSettings:
 
 def settings_from(loaded: LoadedConfig) -> ServerSettings:
     server = loaded.section("Server")
+    values = SCHEMA.field_values(loaded, ("Paths", "Server"))
+    values["state_dir"] = values["state_dir"] or default_state_dir()
     warnings = list(loaded.warnings)
     users = _users(loaded, warnings)
     if (server["tls_certificate"] is None) != (server["tls_private_key"] is None):
@@ -161,9 +179,8 @@ def settings_from(loaded: LoadedConfig) -> ServerSettings:
     if '"' in server["realm"] or "\\" in server["realm"]:
         raise ConfigError(loaded.path, "must not contain quotes or backslashes",
                           "Server", "realm", server["realm"])
-    state_dir = loaded.get("Paths", "client_update_dir") or default_state_dir()
-    return ServerSettings(path=loaded.path, state_dir=Path(state_dir),
-                          users=users, warnings=tuple(warnings), **server)
+    return ServerSettings(path=loaded.path, users=users, warnings=tuple(warnings),
+                          digest=loaded.digest, **values)
 
 
 def _users(loaded: LoadedConfig, warnings: list[str]) -> dict[str, UserCredential]:
@@ -193,5 +210,11 @@ def _users(loaded: LoadedConfig, warnings: list[str]) -> dict[str, UserCredentia
 
 def render_sample() -> str:
     return SCHEMA.render_sample("chipmunk-server configuration "
-                                f"({DEFAULT_CONFIG_PATH})",
-                                extra={"Users": SAMPLE_USERS})
+                                f"({DEFAULT_CONFIG_PATH})")
+
+
+def effective_settings(settings: ServerSettings) -> str:
+    """What ``chipmunk-server check`` prints: the settings in use, secrets masked."""
+    return SCHEMA.render_effective(
+        settings.path, lambda section, option: getattr(settings, option.field_name),
+        SCHEMA.sections, free={"Users": settings.users})

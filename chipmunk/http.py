@@ -11,13 +11,14 @@ from __future__ import annotations
 import email.utils
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import requests
 
 from . import __version__
-from .errors import EXIT_UNAVAILABLE, PermanentError, TemporaryError
+from .cli import ExitCode
+from .errors import PermanentError, TemporaryError
 
 USER_AGENT = f"chipmunk/{__version__} (dynamic DNS client)"
 DetailFn = Callable[[requests.Response], str]
@@ -41,7 +42,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-class WebClient:
+class HTTPClient:
     """A requests session with Chipmunk's timeouts and error rules."""
 
     def __init__(self, timeout: float, verify: bool | str = True,
@@ -69,7 +70,7 @@ class WebClient:
         except requests.exceptions.SSLError as error:
             raise PermanentError(f"{service}: TLS verification of {host} failed "
                                  f"({_reason(error)}){self.tls_hint}",
-                                 EXIT_UNAVAILABLE) from None
+                                 ExitCode.UNAVAILABLE) from None
         except requests.Timeout:
             raise TemporaryError(f"{service}: no answer from {host} within "
                                  f"{self.timeout:g}s") from None

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 MAX_TRACKED = 10_000
 
@@ -21,7 +21,7 @@ class _Record:
     locked_until: float = 0.0
 
 
-class FailureLimiter:
+class LoginLockout:
     def __init__(self, limit: int, window: float, lockout: float,
                  clock: Callable[[], float] = time.monotonic,
                  max_tracked: int = MAX_TRACKED) -> None:

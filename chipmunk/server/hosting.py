@@ -15,7 +15,7 @@ import logging
 import socket
 import ssl
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -23,7 +23,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from ..config import ConfigError
 from .settings import ListenAddress, ServerSettings
 
-log = logging.getLogger("chipmunk.server")
+log = logging.getLogger(__name__)
 
 #: Waiting keep-alive connections one process keeps (cheroot's default is 10,
 #: which closes connections under modest load).
@@ -80,7 +80,7 @@ def _listener(address: ListenAddress, port: int, addresses: Sequence[ListenAddre
     return sock
 
 
-def describe(sock: socket.socket) -> str:
+def socket_address(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"[{host}]:{port}" if sock.family == socket.AF_INET6 else f"{host}:{port}"
 
@@ -107,7 +107,10 @@ class _OwnSocketServer(wsgi.Server):
         host, port = sock.getsockname()[:2]
         super().__init__((host, port), app, numthreads=settings.threads,
                          max=settings.threads, request_queue_size=settings.backlog,
-                         timeout=settings.connection_timeout, server_name="chipmunk")
+                         # cheroot's stub says int; it is a socket timeout, so a
+                         # float works and keeps "connection_timeout = 2.5" exact
+                         timeout=settings.connection_timeout,  # type: ignore[arg-type]
+                         server_name="chipmunk")
         self._given_socket = sock
         self.max_request_header_size = settings.max_header_size
         self.max_request_body_size = settings.max_body_size
@@ -128,7 +131,7 @@ class HTTPService:
     def __init__(self, sockets: Sequence[socket.socket], app,
                  settings: ServerSettings) -> None:
         self.servers = [_OwnSocketServer(sock, app, settings) for sock in sockets]
-        self.addresses = [describe(sock) for sock in sockets]
+        self.addresses = [socket_address(sock) for sock in sockets]
         self._threads: list[threading.Thread] = []
         self.set_tls(tls_adapter(settings))
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..logs import ROOT_LOGGER
+
 FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
@@ -21,7 +23,7 @@ class LogFile:
         if self.handler is not None and path is not None and \
                 Path(self.handler.baseFilename) == path.absolute():
             return
-        root = logging.getLogger("chipmunk")
+        root = logging.getLogger(ROOT_LOGGER)
         if self.handler is not None:
             root.removeHandler(self.handler)
             self.handler.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -54,7 +54,9 @@ def _node_address(node: str) -> IPAddress:
 
 
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for char in text:
         if escaped:
             escaped = False
@@ -99,7 +101,7 @@ def x_forwarded_for_chain(header: str) -> list[IPAddress]:
     return [_node_address(entry) for entry in header.split(",")]
 
 
-class ClientAddressResolver:
+class RemoteAddressResolver:
     """Turns a WSGI environ into the client's public address."""
 
     def __init__(self, trusted_proxies: Iterable[Network] = ()) -> None:

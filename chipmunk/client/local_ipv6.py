@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("chipmunk.client")
+log = logging.getLogger(__name__)
 
 IF_INET6 = Path("/proc/net/if_inet6")
 SCOPE_GLOBAL = 0x00

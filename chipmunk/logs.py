@@ -1,0 +1,53 @@
+"""Logging for both programs: the journal when stderr is the journal, else
+plain lines on stderr.
+
+Structured fields are passed as ``extra={"CHIPMUNK_EVENT": ...}`` (see
+:mod:`chipmunk.events`); the journal stores them as fields, the plain
+formatter appends them as ``key=value`` so a person reading stderr sees them
+too.  Config warnings go through :func:`log_warnings` in every command.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+from . import systemd
+
+ROOT_LOGGER = "chipmunk"
+
+
+class PlainFormatter(logging.Formatter):
+    """``LEVEL message key=value ...`` with the CHIPMUNK_* fields appended."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        fields = [f"{key[9:].lower()}={value}" for key, value in vars(record).items()
+                  if key.startswith("CHIPMUNK_")]
+        if fields:
+            text += "  [" + " ".join(fields) + "]"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def setup_logging(identifier: str, debug: bool = False) -> None:
+    """Route the 'chipmunk' loggers to the journal or to stderr."""
+    if systemd.stderr_is_journal():
+        handler: logging.Handler = systemd.journal_handler(identifier)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(PlainFormatter())
+    root = logging.getLogger(ROOT_LOGGER)
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.propagate = False
+
+
+def log_warnings(warnings: Iterable[str]) -> None:
+    """The config loader's warnings, one log line each."""
+    log = logging.getLogger(ROOT_LOGGER)
+    for warning in warnings:
+        log.warning("%s", warning)

@@ -1,0 +1,47 @@
+"""chipmunk-server's runtime: signals, sockets, then one worker or a supervisor.
+
+Signal handlers only record what happened (:class:`SignalInbox`); the main
+loop of the :class:`Worker` or the :class:`Supervisor` acts on it.  The
+handlers are installed before anything is bound, so a SIGTERM during
+start-up is a clean stop.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+
+from ..signals import Request, SignalInbox
+from ..systemd import Notifier, inherited_sockets
+from .hosting import bind_listeners, socket_address
+from .settings import ServerSettings
+from .supervisor import Supervisor
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+SIGNALS: dict[int, Request] = {signal.SIGHUP: Request.RELOAD, signal.SIGTERM: Request.TERMINATE,
+           signal.SIGINT: Request.TERMINATE, signal.SIGCHLD: Request.CHILD_EXITED}
+
+
+def open_listeners(settings: ServerSettings) -> list[list[socket.socket]]:
+    """One set of listening sockets per worker: systemd's, or bound here."""
+    inherited = inherited_sockets()
+    if inherited:
+        log.info("using %d socket(s) from systemd; [Server] listen is ignored",
+                 len(inherited))
+        return [inherited] * settings.workers
+    return bind_listeners(settings.listen, settings.backlog, copies=settings.workers)
+
+
+def serve(config_path: str, settings: ServerSettings) -> int:
+    """Serve until SIGTERM; OSError when a socket cannot be bound."""
+    inbox = SignalInbox(SIGNALS)
+    notifier = Notifier()
+    socket_sets = open_listeners(settings)
+    addresses = [socket_address(sock) for sock in socket_sets[0]]
+    log.info("listening on %s", ", ".join(addresses))
+    if settings.workers == 1:
+        return Worker(config_path, settings, socket_sets[0], addresses, inbox,
+                      notifier).run()
+    return Supervisor(config_path, settings, socket_sets, addresses, inbox, notifier).run()

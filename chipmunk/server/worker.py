@@ -1,0 +1,124 @@
+"""A serving process: the WSGI app in cheroot on one set of listening sockets.
+
+With ``workers = 1`` the worker is the main process and talks to systemd
+itself through its :class:`~chipmunk.service.Service`.  Under a
+:class:`~chipmunk.server.supervisor.Supervisor` it stays quiet towards
+systemd and instead acknowledges every reload on the supervisor's channel
+(a datagram ``PID DIGEST``, or ``PID refused``), so that the supervisor
+sends ``READY=1`` only once every process serves the new configuration.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from ..config import ConfigError
+from ..service import Service
+from ..signals import Request, SignalInbox
+from ..systemd import Notifier
+from .app import ChipmunkApp
+from .hosting import HTTPService, tls_adapter
+from .settings import ServerSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+REFUSED = "refused"
+
+
+def load_checked(path: str) -> ServerSettings:
+    """Settings plus a TLS load test, so a reload cannot fail half-way."""
+    settings = load_settings(path)
+    tls_adapter(settings)
+    return settings
+
+
+def status_text(settings: ServerSettings, addresses: list[str]) -> str:
+    users = len(settings.users)
+    text = f"Serving on {', '.join(addresses)} for {users} user{'s' * (users != 1)}"
+    if settings.workers > 1:
+        text += f" with {settings.workers} workers"
+    return text + (" over TLS" if settings.tls else "")
+
+
+def warn_about_restart_only(previous: ServerSettings, settings: ServerSettings) -> None:
+    """Keys a reload cannot apply to sockets and processes that already exist."""
+    for key in ("listen", "workers"):
+        if getattr(settings, key) != getattr(previous, key):
+            log.warning("[Server] %s changed; it takes effect on restart", key)
+
+
+def summary(settings: ServerSettings) -> str:
+    return f"{len(settings.users)} users"
+
+
+class Worker:
+    """Serves until TERMINATE; applies a new configuration on RELOAD."""
+
+    def __init__(self, config_path: str, settings: ServerSettings,
+                 sockets: list[socket.socket], addresses: list[str],
+                 inbox: SignalInbox, notifier: Notifier,
+                 acks: socket.socket | None = None) -> None:
+        self.config_path = config_path
+        self.settings = settings
+        self.addresses = addresses
+        self.service = Service(inbox, notifier, self.status_text)
+        #: the supervisor's end of the reload channel; None when alone
+        self.acks = acks
+        self.app = ChipmunkApp(settings)
+        self.http = HTTPService(sockets, self.app, settings)
+        self._next_tls: BuiltinSSLAdapter | None = None
+
+    def status_text(self) -> str:
+        return status_text(self.settings, self.addresses)
+
+    def run(self) -> int:
+        self.http.start()
+        self.service.ready()
+        while (request := self.service.wait(None)) is not Request.TERMINATE:
+            if request is not Request.RELOAD:
+                continue
+            if self.acks is None:
+                self.service.reload(self._load, self._apply)
+            else:
+                self._reload_for_supervisor()
+        self.service.stopping("Stopping: finishing requests in progress")
+        self.http.stop()
+        if self.acks is None:
+            log.info("stopped")
+        return 0
+
+    def _load(self) -> ServerSettings:
+        settings = load_settings(self.config_path)
+        self._next_tls = tls_adapter(settings)
+        return settings
+
+    def _apply(self, settings: ServerSettings) -> str:
+        if self.acks is None:
+            warn_about_restart_only(self.settings, settings)
+        self.app.configure(settings)
+        self.http.set_tls(self._next_tls)
+        self.settings = settings
+        return summary(settings)
+
+    def _reload_for_supervisor(self) -> None:
+        """Reload, then tell the supervisor which configuration now serves."""
+        try:
+            settings = self._load()
+        except ConfigError as error:
+            # The supervisor checked the file; it changed again since.
+            log.error("worker %d: reload refused, still serving the previous "
+                      "configuration: %s", os.getpid(), error)
+            self._acknowledge(REFUSED)
+            return
+        self._apply(settings)
+        self._acknowledge(settings.digest)
+
+    def _acknowledge(self, what: str) -> None:
+        assert self.acks is not None
+        try:
+            self.acks.send(f"{os.getpid()} {what}".encode("ascii"))
+        except OSError as error:  # the supervisor is gone: nobody to tell
+            log.warning("worker %d: cannot acknowledge the reload: %s", os.getpid(), error)

@@ -1,0 +1,121 @@
+"""The package's shape: two programs over a small core, and no import cycle.
+
+Read from the source (ast), so a forbidden import fails here even when no
+test happens to execute it.
+"""
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+from helpers import REPO
+
+PACKAGE = REPO / "chipmunk"
+#: tools that drive both programs by design (man pages, make run)
+BOTH_PROGRAMS = {"chipmunk.manpages", "chipmunk.demo"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_in(source: str, name: str, is_package: bool = False) -> set[str]:
+    """Modules the module ``name`` imports at run time (not under TYPE_CHECKING)."""
+    package = name if is_package else name.rpartition(".")[0]
+    tree = ast.parse(source)
+    type_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                 and getattr(block.test, "id", "") == "TYPE_CHECKING"
+                 for node in ast.walk(block)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                anchor = parts[:len(parts) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return {item for item in found if item.startswith("chipmunk")}
+
+
+def imports_of(path: Path) -> set[str]:
+    return imports_in(path.read_text(), module_name(path), path.name == "__init__.py")
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    return {name: {target for target in imports_of(path) if target in modules
+                   and target != name}
+            for name, path in modules.items()}
+
+
+def program_of(name: str) -> str | None:
+    for program in ("chipmunk.server", "chipmunk.client"):
+        if name == program or name.startswith(program + "."):
+            return program
+    return None
+
+
+def test_the_programs_never_import_each_other_and_the_core_neither():
+    edges = graph()
+    wrong = []
+    for source, targets in edges.items():
+        for target in targets:
+            mine, theirs = program_of(source), program_of(target)
+            if source in BOTH_PROGRAMS or theirs is None or mine == theirs:
+                continue
+            wrong.append(f"{source} imports {target}")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_the_import_graph_has_no_cycle():
+    edges = graph()
+    # a module importing its own package's __init__ is how Python packages work
+    edges = {name: {t for t in targets if not name.startswith(t + ".")}
+             for name, targets in edges.items()}
+    visiting, done, cycles = set(), set(), []
+
+    def visit(node: str, path: list[str]) -> None:
+        if node in done:
+            return
+        if node in visiting:
+            cycles.append(" -> ".join(path[path.index(node):] + [node]))
+            return
+        visiting.add(node)
+        for target in sorted(edges.get(node, ())):
+            visit(target, path + [node])
+        visiting.discard(node)
+        done.add(node)
+
+    for node in sorted(edges):
+        visit(node, [])
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_checker_resolves_relative_and_absolute_imports():
+    source = ("from ..server import app\nimport chipmunk.server.auth\n"
+              "from . import state\nfrom ... import nothing_beyond\n"
+              "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+              "    from ..server import hosting\n")
+    found = imports_in(source, "chipmunk.client.example")
+    assert {"chipmunk.server", "chipmunk.server.app", "chipmunk.server.auth",
+            "chipmunk.client.state"} <= found
+    assert "chipmunk.server.hosting" not in found, "type-only imports do not count"
+
+
+def test_every_subpackage_goes_into_the_wheel():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    find = config["tool"]["setuptools"]["packages"]["find"]
+    assert find["include"] == ["chipmunk*"]
+    packages = {module_name(path.parent / "__init__.py") for path in PACKAGE.rglob("*.py")}
+    assert {"chipmunk", "chipmunk.server", "chipmunk.client",
+            "chipmunk.providers"} <= packages
+    assert all((REPO / package.replace(".", "/") / "__init__.py").exists()
+               for package in packages), "a folder of modules without __init__.py"
