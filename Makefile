@@ -1,6 +1,7 @@
 # Chipmunk's developer entry points.  On a fresh Debian 12 machine, as root:
-#   make test    install what is missing (apt, then a venv), run every test twice:
-#                on Debian's own python3-* packages and on the latest PyPI releases
+#   make test    install what is missing (apt, then a venv), lint (ruff, mypy), run
+#                every test twice: on Debian's own python3-* packages and on the
+#                latest PyPI releases; then the packages on a booted systemd
 #   make run     the main job on embedded defaults, on loopback
 #   make bench   chipmunk-server against nginx under wrk; chipmunk-client's start-up,
 #                memory and idle cost beside plain python3
@@ -11,22 +12,26 @@ VENV := .venv
 PYTHON_VENV := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
+# The tests mostly wait on processes and sockets: four at a time on two cores.
+TEST_WORKERS ?= 4
+PYTEST := -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 # Debian packages: runtime, tests, and what the venv needs to build systemd-python.
 APT_RUNTIME := python3 python3-cheroot python3-requests python3-systemd python3-dnspython
-APT_TEST := python3-pytest python3-trustme python3-venv python3-dev libsystemd-dev iproute2 bind9 groff-base \
+APT_TEST := python3-pytest python3-pytest-xdist python3-trustme python3-venv python3-dev libsystemd-dev iproute2 bind9 groff-base \
             pkg-config gcc curl
 APT_BENCH := wrk nginx-light
 APT_E2E := systemd-container curl
-APT_DEB := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
+APT_DEB := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools pkg-config systemd \
            lintian fakeroot git
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' chipmunk/__init__.py)
 DEB_TREE := build/deb/chipmunk-$(VERSION)
 # Debian's own tools and python3, whatever else is first on PATH (pyenv, a venv).
 SYSTEM_PATH := /usr/sbin:/usr/bin:/sbin:/bin
-PYPI_PACKAGES := cheroot requests systemd-python dnspython pytest trustme
+PYPI_PACKAGES := cheroot requests systemd-python dnspython pytest pytest-xdist trustme
+LINT_PACKAGES := ruff mypy types-requests
 
-.PHONY: test test-debian test-pypi e2e run bench deb apt-test apt-bench apt-deb venv clean
+.PHONY: test lint test-debian test-pypi e2e run bench deb apt-test apt-bench apt-deb venv clean
 
 # apt-get only when something is missing, so a prepared machine needs no network.
 define apt_install
@@ -50,12 +55,13 @@ apt-deb:
 	$(call apt_install,$(APT_RUNTIME) $(APT_DEB))
 
 # The three .debs from a clean export of the tree (tracked and new files, nothing
-# ignored), with packaging/debian copied to ./debian as dpkg-buildpackage wants.
+# ignored), with packaging/debian copied to ./debian as dpkg-buildpackage wants
+# (-L: its unit files are links into systemd/).
 deb: apt-deb
 	rm -rf build/deb && mkdir -p $(DEB_TREE)
 	git ls-files --cached --others --exclude-standard | while read -r f; do \
 	    [ -e "$$f" ] && echo "$$f"; done | tar -cf - -T - | tar -C $(DEB_TREE) -xf -
-	cp -r packaging/debian $(DEB_TREE)/debian
+	cp -rL packaging/debian $(DEB_TREE)/debian
 	cd $(DEB_TREE) && PATH=$(SYSTEM_PATH) dpkg-buildpackage -us -uc -b >../build.log 2>&1 \
 	    || { tail -40 ../build.log; exit 1; }
 	PATH=$(SYSTEM_PATH) lintian --fail-on error,warning --info build/deb/*.changes
@@ -65,12 +71,17 @@ deb: apt-deb
 $(VENV)/.installed: pyproject.toml | apt-test
 	$(PYTHON_DEBIAN) -m venv $(VENV)
 	$(PYTHON_VENV) -m pip install -q --upgrade pip
-	$(PYTHON_VENV) -m pip install -q --upgrade $(PYPI_PACKAGES)
+	$(PYTHON_VENV) -m pip install -q --upgrade $(PYPI_PACKAGES) $(LINT_PACKAGES)
 	$(PYTHON_VENV) -m pip list --format=freeze | grep -iE '^(cheroot|requests|systemd-python|dnspython)=' > $@
 
 venv: $(VENV)/.installed
 
-test: test-debian test-pypi e2e
+test: lint test-debian test-pypi e2e
+
+# ruff and mypy from the venv (Debian 12 has no ruff); both must be clean.
+lint: venv
+	$(VENV)/bin/ruff check chipmunk tests benchmarks
+	$(VENV)/bin/mypy
 
 # The packages on a booted systemd (systemd-nspawn on an overlay of /), as root.
 e2e: deb
@@ -79,11 +90,11 @@ e2e: deb
 
 test-debian: apt-test
 	@echo "== tests on Debian's packages:" $$($(PYTHON_DEBIAN) -c 'import cheroot, requests; print("cheroot", cheroot.__version__, "requests", requests.__version__)')
-	$(PYTHON_DEBIAN) -m pytest -q -p no:cacheprovider tests
+	$(PYTHON_DEBIAN) $(PYTEST) tests
 
 test-pypi: venv
 	@echo "== tests on PyPI's latest:" $$(tr '\n' ' ' < $(VENV)/.installed)
-	$(PYTHON_VENV) -m pytest -q -p no:cacheprovider tests
+	$(PYTHON_VENV) $(PYTEST) tests
 
 run: apt-test
 	$(PYTHON_DEBIAN) -m chipmunk.demo
@@ -91,6 +102,7 @@ run: apt-test
 bench: apt-bench
 	$(PYTHON_DEBIAN) -m benchmarks.server_bench
 	$(PYTHON_DEBIAN) -m benchmarks.client_bench
+	$(PYTHON_DEBIAN) -m benchmarks.auth_bench
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -6,6 +6,7 @@
 set -euo pipefail
 debs=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
+"$here/check-depends.sh" "$debs"
 base=$(mktemp -d /mnt/chipmunk-e2e.XXXXXX)
 results=$(mktemp -d /tmp/chipmunk-e2e-results.XXXXXX)
 BOOT_TIMEOUT=${E2E_TIMEOUT:-420}
