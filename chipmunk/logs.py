@@ -17,6 +17,32 @@ from . import systemd
 ROOT_LOGGER = "chipmunk"
 
 
+def printable(text: str) -> str:
+    """``text`` with every non-printable character escaped, and backslashes.
+
+    A username or header is attacker-controlled: a raw newline in it would
+    start a log line of the attacker's choosing on stderr, and terminal
+    escapes would reach whoever reads the log.  ``\\n``, ``\\x1b`` and
+    ``\\\\`` are shown instead; other characters (é, €) stay as they are.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(char if char.isprintable() and char != "\\"
+                   else char.encode("unicode_escape").decode("ascii")
+                   for char in text)
+
+
+class EscapeUnprintable(logging.Filter):
+    """Escapes the message and every CHIPMUNK_* field of each record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = printable(record.getMessage()), None
+        for key, value in vars(record).items():
+            if key.startswith("CHIPMUNK_") and isinstance(value, str):
+                setattr(record, key, printable(value))
+        return True
+
+
 class PlainFormatter(logging.Formatter):
     """``LEVEL message key=value ...`` with the CHIPMUNK_* fields appended."""
 
@@ -38,6 +64,7 @@ def setup_logging(identifier: str, debug: bool = False) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(PlainFormatter())
+    handler.addFilter(EscapeUnprintable())
     root = logging.getLogger(ROOT_LOGGER)
     for old in list(root.handlers):
         root.removeHandler(old)

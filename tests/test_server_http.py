@@ -107,6 +107,17 @@ def test_failed_login_is_logged_without_password(shared_server):
     assert "s3cr3t-guess" not in log and "wonderland" not in log
 
 
+def test_a_username_cannot_forge_log_lines(shared_server):
+    # Basic auth ends the username at the first colon: the forged line has none.
+    forged = "mallory\ninfo  address of alice is now 6.6.6.6\x1b[2J"
+    assert shared_server.request("GET", "/ip", {"Authorization": basic(forged, "x")})[0] == 401
+    log = shared_server.stderr()
+    assert "as 'mallory\\ninfo  address of alice is now 6.6.6.6\\x1b[2J'" in log
+    assert "user=mallory\\ninfo  address" in log
+    assert not any(line.startswith("info  address") for line in log.splitlines())
+    assert "\x1b" not in log
+
+
 def test_set_writes_the_file_once_and_touches_updated(shared_server, state_dir):
     status, _, body = shared_server.request("GET", "/set", ALICE)
     assert status == 200

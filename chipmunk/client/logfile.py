@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..logs import ROOT_LOGGER
+from ..logs import ROOT_LOGGER, EscapeUnprintable
 
 FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
@@ -31,6 +31,7 @@ class LogFile:
         if path is not None:
             self.handler = logging.FileHandler(path, encoding="utf-8", delay=True)
             self.handler.setFormatter(logging.Formatter(FORMAT))
+            self.handler.addFilter(EscapeUnprintable())
             root.addHandler(self.handler)
 
     def reopen(self) -> None:

@@ -183,7 +183,7 @@ class ChipmunkApp:
         supplied = parse_basic(header)
         name = supplied[0] if supplied else ""
         fields = {"CHIPMUNK_USER": name, "CHIPMUNK_CLIENT_IP": client}
-        log_event(log, Event.AUTH_FAILED, f"failed login from {client} as {name!r}", fields)
+        log_event(log, Event.AUTH_FAILED, f"failed login from {client} as '{name}'", fields)
         if runtime.lockout.record_failure(client):
             lockout = runtime.lockout
             log_event(log, Event.AUTH_LOCKOUT,

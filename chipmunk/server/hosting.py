@@ -7,17 +7,20 @@ them to cheroot, because:
 - Debian's cheroot 9.0 cannot set SO_REUSEPORT, and several worker
   processes must share the listening sockets;
 - the listen backlog must exceed cheroot's default of 5.
-This is the only module that imports cheroot.
+It also closes a request-smuggling hole in cheroot (see
+:class:`FramedRequest`).  This is the only module that imports cheroot.
 """
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import ssl
 import threading
 from collections.abc import Sequence
 
-from cheroot import wsgi
+from cheroot import errors, wsgi
+from cheroot import server as cheroot_server
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from ..config import ConfigError
@@ -100,8 +103,73 @@ def tls_adapter(settings: ServerSettings) -> BuiltinSSLAdapter | None:
     return adapter
 
 
+class FramedRequest(cheroot_server.HTTPRequest):
+    """cheroot's request, with every body read before the app answers.
+
+    cheroot drains an unread ``Content-Length`` body after the answer, but
+    not a chunked one: when the app answers without reading it (401, 404,
+    405, ``/get/ip``), the body was parsed as the next request on the
+    connection, so ``POST /get/ip`` with the chunked body ``GET /ip ...``
+    got two answers -- behind a proxy that reuses connections, answers
+    then go to the wrong users.  Here a chunked body is read whole (at most
+    ``max_body_size``) before the app runs, and handed to it as a plain
+    body; one too large is 413, a malformed one 400, and either closes the
+    connection.  A request with both ``Content-Length`` and
+    ``Transfer-Encoding`` is ambiguous framing (RFC 9112 6.3): 400, closed.
+    """
+
+    def read_request_headers(self) -> bool:
+        if not super().read_request_headers():
+            return False
+        if b"Transfer-Encoding" in self.inheaders and b"Content-Length" in self.inheaders:
+            self._refuse("400 Bad Request", "Content-Length and Transfer-Encoding together")
+            return False
+        return True
+
+    def respond(self) -> None:
+        if not self.chunked_read:
+            super().respond()
+            return
+        body = self._read_chunked_body()
+        if body is None:
+            return
+        self.chunked_read = False
+        self.inheaders[b"Content-Length"] = str(len(body)).encode("ascii")
+        self.rfile = cheroot_server.KnownLengthRFile(io.BytesIO(body), len(body))
+        self.server.gateway(self).respond()
+        if self.ready:
+            self.ensure_headers_sent()
+        if self.chunked_write:
+            self.conn.wfile.write(b"0\r\n\r\n")
+
+    def _read_chunked_body(self) -> bytes | None:
+        """The whole chunked body, or None once refused (and answered)."""
+        limit = self.server.max_request_body_size
+        try:
+            return cheroot_server.ChunkedRFile(self.conn.rfile, limit).read()
+        except errors.MaxSizeExceeded:
+            self._refuse("413 Request Entity Too Large", "The request body is too large.")
+        except ValueError:
+            self._refuse("400 Bad Request", "Malformed chunked request body.")
+        except OSError as error:
+            if "Too Large" not in str(error):
+                raise  # the connection failed: nothing to answer
+            self._refuse("413 Request Entity Too Large", "The request body is too large.")
+        return None
+
+    def _refuse(self, status: str, message: str) -> None:
+        self.close_connection = True
+        self.simple_response(status, message)
+
+
+class FramedConnection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = FramedRequest
+
+
 class _OwnSocketServer(wsgi.Server):
     """A cheroot WSGI server that serves on a socket it was given."""
+
+    ConnectionClass = FramedConnection
 
     def __init__(self, sock: socket.socket, app, settings: ServerSettings) -> None:
         host, port = sock.getsockname()[:2]
