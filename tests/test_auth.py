@@ -110,15 +110,15 @@ class Clock:
 def test_lockout_episode_with_an_injected_clock():
     clock = Clock()
     limiter = LoginLockout(limit=3, window=10, lockout=60, clock=clock)
-    assert [limiter.record_failure("a") for _ in range(2)] == [False, False]
+    assert [limiter.record_failure("192.0.2.1") for _ in range(2)] == [False, False]
     clock.now += 11  # the window passed: those two no longer count
-    assert [limiter.record_failure("a") for _ in range(3)] == [False, False, True]
-    assert limiter.retry_after("a") == 61 and limiter.retry_after("b") == 0
-    assert limiter.record_failure("a") is False, "no second episode while locked"
+    assert [limiter.record_failure("192.0.2.1") for _ in range(3)] == [False, False, True]
+    assert limiter.retry_after("192.0.2.1") == 61 and limiter.retry_after("192.0.2.2") == 0
+    assert limiter.record_failure("192.0.2.1") is False, "no second episode while locked"
     clock.now += 59.5
-    assert limiter.retry_after("a") == 1
+    assert limiter.retry_after("192.0.2.1") == 1
     clock.now += 1
-    assert limiter.retry_after("a") == 0
+    assert limiter.retry_after("192.0.2.1") == 0
 
 
 def test_lockout_table_is_bounded():
@@ -127,3 +127,44 @@ def test_lockout_table_is_bounded():
     for n in range(1000):
         limiter.record_failure(f"10.0.{n // 256}.{n % 256}")
     assert len(limiter._records) <= 100
+
+
+def test_one_ipv6_host_rotating_through_its_64_is_one_client():
+    limiter = LoginLockout(limit=10, window=60, lockout=300, clock=Clock())
+    started = [limiter.record_failure(f"2001:db8:1:2::{n:x}") for n in range(1, 51)]
+    assert started.count(True) == 1 and started.index(True) == 9, "10 tries, not 500"
+    assert limiter.retry_after("2001:db8:1:2:ffff::1") > 0, "the whole /64"
+    assert limiter.retry_after("2001:db8:1:3::1") == 0, "the next /64 is someone else"
+    assert limiter.network("2001:db8:1:2::7") == "2001:db8:1:2::/64"
+
+
+def test_ipv4_is_per_address_unless_configured():
+    per_address = LoginLockout(limit=2, window=60, lockout=300, clock=Clock())
+    per_24 = LoginLockout(limit=2, window=60, lockout=300, ipv4_prefix=24, clock=Clock())
+    for limiter in (per_address, per_24):
+        limiter.record_failure("192.0.2.1")
+        limiter.record_failure("192.0.2.2")
+    assert (per_address.retry_after("192.0.2.3"), per_24.retry_after("192.0.2.3") > 0) == \
+        (0, True)
+
+
+def test_a_flood_of_fresh_addresses_never_evicts_an_active_lockout():
+    clock = Clock()
+    limiter = LoginLockout(limit=2, window=10, lockout=600, clock=clock, max_tracked=100)
+    limiter.record_failure("198.51.100.7")
+    assert limiter.record_failure("198.51.100.7") is True
+    for n in range(25_000):  # cheap failures, each from a fresh address
+        limiter.record_failure(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
+        if n % 5000 == 0:
+            clock.now += 1
+    assert limiter.retry_after("198.51.100.7") > 0, "still locked out"
+    assert len(limiter._records) <= 100
+
+
+def test_a_table_full_of_lockouts_locks_a_new_network_at_its_first_failure():
+    limiter = LoginLockout(limit=1, window=10, lockout=600, clock=Clock(), max_tracked=3)
+    assert all(limiter.record_failure(f"192.0.2.{n}") for n in range(3))
+    assert limiter.overflow_lockouts == 0
+    assert limiter.record_failure("203.0.113.9") is True
+    assert limiter.overflow_lockouts == 1 and limiter.retry_after("203.0.113.9") > 0
+    assert all(limiter.retry_after(f"192.0.2.{n}") > 0 for n in range(3))

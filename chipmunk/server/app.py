@@ -111,13 +111,11 @@ NOT_FOUND = Reply.text("404 Not Found", "Not found\n")
 def build_runtime(settings: ServerSettings, previous: Runtime | None = None,
                   clock: Callable[[], float] = time.monotonic) -> Runtime:
     """A Runtime for ``settings``; keeps the lockout table if its limits are unchanged."""
-    limits = (settings.auth_failure_limit, settings.auth_failure_window,
-              settings.auth_lockout)
-    if previous is not None and limits == (previous.lockout.limit, previous.lockout.window,
-                                           previous.lockout.lockout):
+    lockout = LoginLockout(settings.auth_failure_limit, settings.auth_failure_window,
+                           settings.auth_lockout, settings.lockout_ipv4_prefix,
+                           settings.lockout_ipv6_prefix, clock=clock)
+    if previous is not None and previous.lockout.settings == lockout.settings:
         lockout = previous.lockout
-    else:
-        lockout = LoginLockout(*limits, clock=clock)
     return Runtime(settings=settings,
                    resolver=RemoteAddressResolver(settings.trusted_proxies),
                    authenticator=Authenticator(settings.users),
@@ -184,9 +182,15 @@ class ChipmunkApp:
         name = supplied[0] if supplied else ""
         fields = {"CHIPMUNK_USER": name, "CHIPMUNK_CLIENT_IP": client}
         log_event(log, Event.AUTH_FAILED, f"failed login from {client} as '{name}'", fields)
-        if runtime.lockout.record_failure(client):
-            lockout = runtime.lockout
-            log_event(log, Event.AUTH_LOCKOUT,
-                      f"{client} failed to log in {lockout.limit} times within "
-                      f"{lockout.window:g}s; locked out for {lockout.lockout:g}s",
-                      fields, logging.WARNING)
+        lockout = runtime.lockout
+        overflowed = lockout.overflow_lockouts
+        if lockout.record_failure(client):
+            network = lockout.network(client)
+            if lockout.overflow_lockouts > overflowed:
+                message = (f"{network} locked out for {lockout.lockout:g}s at its first "
+                           "failed login: the lockout table is full of active lockouts")
+            else:
+                message = (f"{network} failed to log in {lockout.limit} times within "
+                           f"{lockout.window:g}s; locked out for {lockout.lockout:g}s")
+            log_event(log, Event.AUTH_LOCKOUT, message,
+                      {**fields, "CHIPMUNK_NETWORK": network}, logging.WARNING)

@@ -1,12 +1,23 @@
-"""Lock out client addresses that fail to log in too often.
+"""Lock out client networks that fail to log in too often.
 
-After ``limit`` failures within ``window`` seconds an address is locked out
+After ``limit`` failures within ``window`` seconds a client is locked out
 for ``lockout`` seconds: every request from it gets 429 with Retry-After,
 even with good credentials (otherwise the guessing would simply go on).
-The table is bounded; the clock is injectable so tests need not sleep.
+
+A client is a network, not an address: one IPv6 host usually holds a whole
+/64 and could rotate through it, so failures are counted per ``/64`` by
+default (``ipv6_prefix``), and per single IPv4 address (``ipv4_prefix``).
+
+The table is bounded, and an active lockout is never evicted to make room:
+otherwise a flood of cheap failures from fresh addresses would let a
+locked-out network back in.  When every entry is an active lockout, a new
+failing network is locked out at its first failure -- conservative, and
+logged, because it means the server is under a wide attack.  The clock is
+injectable so tests need not sleep.
 """
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Callable
@@ -23,18 +34,33 @@ class _Record:
 
 class LoginLockout:
     def __init__(self, limit: int, window: float, lockout: float,
+                 ipv4_prefix: int = 32, ipv6_prefix: int = 64,
                  clock: Callable[[], float] = time.monotonic,
                  max_tracked: int = MAX_TRACKED) -> None:
         self.limit, self.window, self.lockout = limit, window, lockout
+        self.prefixes = {4: ipv4_prefix, 6: ipv6_prefix}
         self._clock = clock
         self._max_tracked = max_tracked
         self._records: dict[str, _Record] = {}
         self._lock = threading.Lock()
+        #: lockouts that began at the first failure because the table was full
+        self.overflow_lockouts = 0
+
+    @property
+    def settings(self) -> tuple:
+        """What a reload must keep equal for the table to stay valid."""
+        return (self.limit, self.window, self.lockout, self.prefixes[4], self.prefixes[6])
+
+    def network(self, address: str) -> str:
+        """The network ``address`` is counted in, e.g. ``2001:db8::/64``."""
+        parsed = ipaddress.ip_address(address)
+        prefix = self.prefixes[parsed.version]
+        return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
 
     def retry_after(self, address: str) -> int:
         """Seconds left in this address's lockout, 0 when it may try."""
         with self._lock:
-            record = self._records.get(address)
+            record = self._records.get(self.network(address))
             if record is None:
                 return 0
             remaining = record.locked_until - self._clock()
@@ -43,12 +69,15 @@ class LoginLockout:
     def record_failure(self, address: str) -> bool:
         """Count a failure; True when this one starts a lockout episode."""
         now = self._clock()
+        key = self.network(address)
         with self._lock:
-            record = self._records.get(address)
+            record = self._records.get(key)
             if record is None:
-                if len(self._records) >= self._max_tracked:
-                    self._prune(now)
-                record = self._records[address] = _Record()
+                if len(self._records) >= self._max_tracked and not self._make_room(now):
+                    self.overflow_lockouts += 1
+                    self._records[key] = _Record(locked_until=now + self.lockout)
+                    return True
+                record = self._records[key] = _Record()
             if record.locked_until > now:
                 return False
             record.failures = [t for t in record.failures if now - t < self.window]
@@ -59,12 +88,21 @@ class LoginLockout:
                 return True
             return False
 
-    def _prune(self, now: float) -> None:
-        """Forget addresses with nothing current; if still full, the oldest."""
-        stale = [address for address, record in self._records.items()
+    def _make_room(self, now: float) -> bool:
+        """Forget what is over, then the oldest unlocked entry; never a lockout.
+
+        False when every entry is an active lockout.
+        """
+        stale = [key for key, record in self._records.items()
                  if record.locked_until <= now and
                  all(now - t >= self.window for t in record.failures)]
-        for address in stale:
-            del self._records[address]
-        while len(self._records) >= self._max_tracked:
-            del self._records[next(iter(self._records))]
+        for key in stale:
+            del self._records[key]
+        if len(self._records) < self._max_tracked:
+            return True
+        unlocked = next((key for key, record in self._records.items()
+                         if record.locked_until <= now), None)
+        if unlocked is None:
+            return False
+        del self._records[unlocked]
+        return True

@@ -111,6 +111,12 @@ SCHEMA = Schema([
             "Seconds over which failed logins are counted.")),
         Option("auth_lockout", bounded_float(1, 86400), "300", help=(
             "Seconds a locked-out address gets 429 with Retry-After.")),
+        Option("lockout_ipv4_prefix", bounded_int(8, 32), "32", help=(
+            "Failed logins are counted per IPv4 network of this prefix length\n"
+            "(32: per address).")),
+        Option("lockout_ipv6_prefix", bounded_int(16, 128), "64", help=(
+            "Failed logins are counted per IPv6 network of this prefix length:\n"
+            "one host usually holds a whole /64 and could rotate through it.")),
     ), help="Everything in this section is optional."),
     Section("Users", free_form=True, help=(
         "One line per user: username = password.  Usernames may use A-Z a-z 0-9 . _ -\n"
@@ -148,6 +154,8 @@ class ServerSettings:
     auth_failure_limit: int
     auth_failure_window: float
     auth_lockout: float
+    lockout_ipv4_prefix: int
+    lockout_ipv6_prefix: int
     users: dict[str, UserCredential]
     warnings: tuple[str, ...]
     #: of the file's text: a worker acknowledges a reload with it
