@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 
 import pytest
 
@@ -10,7 +11,7 @@ from chipmunk.server.auth import Authenticator, parse_basic
 from chipmunk.server.lockout import LoginLockout
 from chipmunk.server.passwords import DUMMY_HASH, PasswordHash, hash_password, parse_hash
 from chipmunk.server.settings import UserCredential
-from helpers import basic
+from helpers import WAIT, basic, wait_until
 
 
 def test_scrypt_hash_is_self_describing_and_verifies():
@@ -72,6 +73,54 @@ def test_success_is_cached_under_a_keyed_digest_and_failures_are_not():
     assert len(authenticator._cache) == 1
     key = next(iter(authenticator._cache))
     assert b"builder" not in key and len(key) == 32
+
+
+def test_a_reload_keeps_the_cache_of_users_whose_password_did_not_change():
+    bob = CountingHash(parse_hash(hash_password("builder")))
+    carol = CountingHash(parse_hash(hash_password("carol-pw")))
+    before = Authenticator({"bob": UserCredential(bob, None),
+                            "carol": UserCredential(carol, None),
+                            "dave": UserCredential(None, b"dave-pw")})
+    for user, password in (("bob", "builder"), ("carol", "carol-pw"), ("dave", "dave-pw")):
+        assert before.check(basic(user, password)) == user
+    carol_now = CountingHash(parse_hash(hash_password("new-pw")))
+    after = Authenticator({"bob": UserCredential(bob, None),
+                           "carol": UserCredential(carol_now, None)}, previous=before)
+    assert after.check(basic("bob", "builder")) == "bob"
+    assert bob.derivations == 1, "bob's cached login survived the reload"
+    assert after.check(basic("carol", "carol-pw")) is None, "the old password is gone"
+    assert after.check(basic("dave", "dave-pw")) is None, "a removed user is gone"
+    assert after.check(basic("carol", "new-pw")) == "carol"
+
+
+class HeldHash(CountingHash):
+    """Derives only once ``release`` is set, so concurrent checks pile up."""
+
+    def __init__(self, hashed: PasswordHash) -> None:
+        super().__init__(hashed)
+        self.release = threading.Event()
+
+    def verify(self, password: bytes) -> bool:
+        assert self.release.wait(WAIT)
+        return super().verify(password)
+
+
+@pytest.mark.parametrize("password, expected", [("builder", "bob"), ("wrong", None)])
+def test_concurrent_checks_of_one_credential_cost_one_hash(password, expected):
+    bob = HeldHash(parse_hash(hash_password("builder")))
+    authenticator = Authenticator({"bob": UserCredential(bob, None)})
+    results: list[str | None] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        authenticator.check(basic("bob", password)))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: [v.waiters for v in authenticator._verifying.values()] == [7],
+               "one verification under way, seven checks waiting for it")
+    bob.release.set()
+    for thread in threads:
+        thread.join(WAIT)
+    assert results == [expected] * 8
+    assert bob.derivations == 1
 
 
 def test_cache_is_bounded():

@@ -118,7 +118,9 @@ def build_runtime(settings: ServerSettings, previous: Runtime | None = None,
         lockout = previous.lockout
     return Runtime(settings=settings,
                    resolver=RemoteAddressResolver(settings.trusted_proxies),
-                   authenticator=Authenticator(settings.users),
+                   authenticator=Authenticator(
+                       settings.users,
+                       previous=previous.authenticator if previous is not None else None),
                    lockout=lockout,
                    addressbook=AddressBook(settings.state_dir),
                    challenge=f'Basic realm="{settings.realm}", charset="UTF-8"')

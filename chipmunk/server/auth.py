@@ -49,17 +49,37 @@ def parse_basic(header: str | None) -> tuple[str, bytes] | None:
 
 
 class Authenticator:
-    """Checks credentials; thread-safe; one instance per loaded config."""
+    """Checks credentials; thread-safe; one instance per loaded config.
+
+    A success is cached under an HMAC of the credentials (the cache never
+    holds a password), so only the first login and every failure cost a
+    hash.  Two more rules keep that cost bounded:
+
+    - a reload keeps the cache entries of users whose credential did not
+      change (``previous``): emptying it made every thread re-hash at once;
+    - one credential is verified at most once at a time: concurrent checks
+      of the same username and password wait for the first one's result.
+    """
 
     def __init__(self, users: Mapping[str, UserCredential],
-                 cache_size: int = CACHE_SIZE, dummy: PasswordHash = DUMMY_HASH) -> None:
+                 cache_size: int = CACHE_SIZE, dummy: PasswordHash = DUMMY_HASH,
+                 previous: Authenticator | None = None) -> None:
         """``dummy`` is hashed for an unknown user, at a wrong password's cost."""
         self._users = dict(users)
         self._dummy = dummy
-        self._cache_key = os.urandom(32)
         self._cache: OrderedDict[bytes, str] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        #: digest -> the verification under way: its event and, once set, result
+        self._verifying: dict[bytes, _Verification] = {}
+        if previous is None:
+            self._cache_key = os.urandom(32)
+        else:
+            self._cache_key = previous._cache_key
+            with previous._lock:
+                self._cache.update((digest, user) for digest, user in previous._cache.items()
+                                   if user in self._users
+                                   and self._users[user] == previous._users.get(user))
 
     def _digest(self, username: str, password: bytes) -> bytes:
         message = username.encode("utf-8") + b"\0" + password
@@ -76,13 +96,25 @@ class Authenticator:
             if digest in self._cache:
                 self._cache.move_to_end(digest)
                 return self._cache[digest]
-        if not self._verify(username, password):
-            return None
-        with self._lock:
-            self._cache[digest] = username
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return username
+            under_way = self._verifying.get(digest)
+            if under_way is None:
+                mine = self._verifying[digest] = _Verification()
+            else:
+                under_way.waiters += 1
+        if under_way is not None:
+            under_way.done.wait()
+            return username if under_way.accepted else None
+        try:
+            mine.accepted = self._verify(username, password)
+        finally:
+            with self._lock:
+                if mine.accepted:
+                    self._cache[digest] = username
+                    while len(self._cache) > self._cache_size:
+                        self._cache.popitem(last=False)
+                del self._verifying[digest]
+            mine.done.set()
+        return username if mine.accepted else None
 
     def _verify(self, username: str, password: bytes) -> bool:
         credential = self._users.get(username)
@@ -93,3 +125,13 @@ class Authenticator:
             return True
         self._dummy.verify(password)  # same cost as a wrong password
         return False
+
+
+class _Verification:
+    """One hash being derived; others checking the same credential wait for it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.accepted = False
+        #: checks of the same credential that wait instead of hashing
+        self.waiters = 0
