@@ -24,6 +24,7 @@ from cheroot import server as cheroot_server
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from ..config import ConfigError
+from .gate import ClientConnections, RequestGate
 from .settings import ListenAddress, ServerSettings
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,10 @@ class FramedRequest(cheroot_server.HTTPRequest):
 class FramedConnection(cheroot_server.HTTPConnection):
     RequestHandlerClass = FramedRequest
 
+    def close(self) -> None:
+        self.server.clients.release(self)
+        super().close()
+
 
 class _OwnSocketServer(wsgi.Server):
     """A cheroot WSGI server that serves on a socket it was given."""
@@ -183,6 +188,17 @@ class _OwnSocketServer(wsgi.Server):
         self.max_request_header_size = settings.max_header_size
         self.max_request_body_size = settings.max_body_size
         self.keep_alive_conn_limit = KEEPALIVE_CONNECTIONS
+        self.clients = ClientConnections(settings.max_connections_per_client)
+        self.gate = RequestGate(super().process_conn, settings.max_header_size,
+                                settings.max_body_size, settings.header_timeout,
+                                settings.body_timeout)
+
+    def process_conn(self, conn) -> None:
+        """A connection with data (or just accepted): through the gate to a worker."""
+        if not self.clients.admit(conn):
+            conn.close()
+            return
+        self.gate.admit(conn)
 
     def bind(self, family, type, proto=0):
         # Accepted connections inherit TCP_NODELAY; without it keep-alive
@@ -217,6 +233,7 @@ class HTTPService:
             # up their keep-alive connections; non-blocking, they just move on
             # (cheroot treats EAGAIN from accept() as "try again").
             server.socket.setblocking(False)
+            server.gate.start()
             thread = threading.Thread(target=server.serve, name=f"serve {server.bind_addr}",
                                       daemon=True)
             thread.start()
@@ -225,6 +242,7 @@ class HTTPService:
     def stop(self) -> None:
         """Stop accepting, let requests in progress finish, close everything."""
         for server in self.servers:
+            server.gate.stop()
             server.stop()
         for thread in self._threads:
             thread.join(timeout=10)

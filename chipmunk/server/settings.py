@@ -89,7 +89,16 @@ SCHEMA = Schema([
         Option("backlog", bounded_int(16, 65535), "1024", help=(
             "Listen backlog: connections the kernel queues before the server accepts.")),
         Option("connection_timeout", bounded_float(1, 3600), "10", help=(
-            "Seconds a connection may sit idle or trickle a request before it is closed.")),
+            "Seconds an idle keep-alive connection is kept open.")),
+        Option("header_timeout", bounded_float(0.5, 3600), "10", help=(
+            "Seconds a client has to send a whole request head, from its first\n"
+            "byte (for a new connection: from connecting).  Not per byte: a client\n"
+            "trickling its request is closed (408) when the time is up.")),
+        Option("body_timeout", bounded_float(0.5, 3600), "10", help=(
+            "Seconds a client has to send the request body after its head.")),
+        Option("max_connections_per_client", bounded_int(0, 100000), "64", help=(
+            "Open connections one client address may hold per server process;\n"
+            "more are closed at once.  0: no limit.")),
         Option("max_header_size", bounded_int(1024, 1 << 20), "16384", help=(
             "Largest request head (request line and headers) in bytes.")),
         Option("max_body_size", bounded_int(0, 1 << 20), "4096", help=(
@@ -145,6 +154,9 @@ class ServerSettings:
     threads: int
     backlog: int
     connection_timeout: float
+    header_timeout: float
+    body_timeout: float
+    max_connections_per_client: int
     max_header_size: int
     max_body_size: int
     tls_certificate: Path | None

@@ -1,0 +1,314 @@
+"""Connections wait here, holding no worker thread, until their request is whole.
+
+cheroot hands a connection to a worker thread as soon as it is accepted or
+a byte arrives; the thread then blocks reading the rest, and its
+``connection_timeout`` restarts with every byte.  So a few clients sending
+one header byte every two seconds held every thread, and legitimate
+clients got no answer (slowloris: threads x workers = 8 sockets sufficed).
+
+The :class:`RequestGate` sits between cheroot's accept/keep-alive loop and
+its worker threads.  It looks at what the kernel has buffered without
+consuming it (``MSG_PEEK``): a connection whose request head -- and its
+body, up to ``max_body_size`` -- is complete goes to a worker at once (the
+usual case costs one extra ``recv``); any other waits in the gate's own
+selector thread, which holds no worker.  ``SO_RCVLOWAT`` is set one byte
+above what is already buffered, so the selector wakes only when more data
+arrives, never in a busy loop.  The head must be complete within
+``header_timeout`` of the first wait (for a new connection: of its accept),
+the body within ``body_timeout`` after that -- total deadlines, not per
+byte -- else the connection gets 408 and is closed.
+
+Written here because no Debian-packaged HTTP server library offers this on
+top of cheroot; the parsing is only what framing needs (where the head ends,
+Content-Length, chunked), and anything unusual is handed on for cheroot to
+answer.  TLS connections are handed on as they are: their bytes are
+encrypted, so the kernel's buffer cannot be inspected.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import select
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                  b"Connection: close\r\n\r\n")
+
+
+@dataclass
+class _Waiting:
+    conn: Any
+    deadline: float
+    head_complete: bool
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What the kernel has buffered for one connection."""
+
+    #: whole: hand it on (or something cheroot must answer itself)
+    ready: bool
+    #: bytes buffered in the socket (not counting cheroot's own buffer)
+    in_socket: int = 0
+    head_complete: bool = False
+
+
+class RequestGate:
+    def __init__(self, hand_over: Callable[[Any], None], max_head: int, max_body: int,
+                 header_timeout: float, body_timeout: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.hand_over = hand_over
+        self.max_head, self.max_body = max_head, max_body
+        self.header_timeout, self.body_timeout = header_timeout, body_timeout
+        self.clock = clock
+        #: how much of a request is looked at: a head, a body, chunk framing
+        self.window = max_head + 4 * max_body + 1024
+        self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._selector.register(self._wake_reader, selectors.EVENT_READ)
+        #: connections handed to the gate's thread by other threads
+        self._incoming: collections.deque[tuple[Any, _Look, float]] = collections.deque()
+        #: fd -> connection; only the gate's thread touches it
+        self._waiting: dict[int, _Waiting] = {}
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        #: connections closed at a deadline (for logs and metrics)
+        self.expired = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="request gate", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop waiting; connections still waiting are closed."""
+        self._stopping = True
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for waiting in self._waiting.values():
+            waiting.conn.close()
+        self._waiting.clear()
+        self._selector.close()
+        os.close(self._wake_reader)
+        os.close(self._wake_writer)
+
+    def admit(self, conn: Any) -> None:
+        """Hand ``conn`` on now if its request is whole, else let it wait here."""
+        sock = conn.socket
+        if isinstance(sock, ssl.SSLSocket) or not isinstance(sock, socket.socket):
+            self.hand_over(conn)
+            return
+        look = self._look(conn)
+        if look.ready:
+            self.hand_over(conn)
+            return
+        self._incoming.append((conn, look, self.clock()))
+        self._wake()
+
+    # -- inspecting a connection -------------------------------------------
+
+    def _look(self, conn: Any) -> _Look:
+        rfile = conn.rfile
+        buffered = bytes(rfile._read_buf[rfile._read_pos:]) if rfile.has_data() else b""
+        sock = conn.socket
+        # A socket with a timeout waits for data before recv(), whatever the
+        # flags; with none (the fd is non-blocking either way) it answers now.
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            peeked = sock.recv(max(self.window - len(buffered), 1), socket.MSG_PEEK)
+        except BlockingIOError:
+            peeked = b""
+        except OSError:
+            return _Look(ready=True)  # broken: cheroot closes it
+        else:
+            if not peeked:
+                return _Look(ready=True)  # the peer closed: cheroot closes too
+        finally:
+            sock.settimeout(timeout)
+        return self._judge(buffered + peeked, len(peeked))
+
+    def _judge(self, data: bytes, in_socket: int) -> _Look:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return _Look(ready=len(data) >= self.max_head, in_socket=in_socket)
+        length, chunked = 0, False
+        for line in data[:end].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                try:
+                    length = int(value.strip())
+                except ValueError:
+                    return _Look(ready=True)  # cheroot answers 400
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+        body = data[end + 2:]  # starts with the CRLF that ends the head
+        if chunked:
+            whole = _chunked_body_state(body[2:], self.max_body) != "partial"
+        else:
+            whole = length > self.max_body or len(body) - 2 >= length
+        return _Look(ready=whole or len(data) >= self.window, in_socket=in_socket,
+                     head_complete=True)
+
+    # -- the gate's thread -------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            deadlines = [waiting.deadline for waiting in self._waiting.values()]
+            timeout = max(min(deadlines) - self.clock(), 0) if deadlines else None
+            for key, _ in self._selector.select(timeout):
+                if key.fd == self._wake_reader:
+                    self._take_incoming()
+                else:
+                    self._more_data(key.fd)
+            self._expire()
+
+    def _take_incoming(self) -> None:
+        try:
+            while os.read(self._wake_reader, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        while self._incoming:
+            conn, look, admitted = self._incoming.popleft()
+            limit = self.body_timeout if look.head_complete else self.header_timeout
+            fd = conn.socket.fileno()
+            self._waiting[fd] = _Waiting(conn, admitted + limit, look.head_complete)
+            self._watch(fd, conn, look)
+            self._selector.register(fd, selectors.EVENT_READ)
+
+    def _more_data(self, fd: int) -> None:
+        waiting = self._waiting[fd]
+        look = self._look(waiting.conn)
+        if look.ready:
+            self._release(fd)
+            self.hand_over(waiting.conn)
+            return
+        if look.head_complete and not waiting.head_complete:
+            waiting.head_complete = True
+            waiting.deadline = self.clock() + self.body_timeout
+        self._watch(fd, waiting.conn, look)
+
+    def _watch(self, fd: int, conn: Any, look: _Look) -> None:
+        """Wake only when more than what is buffered now has arrived."""
+        try:
+            conn.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, look.in_socket + 1)
+        except OSError:
+            pass  # closed meanwhile: the next select reports it readable
+
+    def _release(self, fd: int) -> None:
+        waiting = self._waiting.pop(fd)
+        self._selector.unregister(fd)
+        try:
+            waiting.conn.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+        except OSError:
+            pass
+
+    def _expire(self) -> None:
+        now = self.clock()
+        for fd in [fd for fd, waiting in self._waiting.items() if waiting.deadline <= now]:
+            conn = self._waiting[fd].conn
+            self._release(fd)
+            self.expired += 1
+            try:
+                conn.socket.send(TIMEOUT_ANSWER, socket.MSG_DONTWAIT)
+            except OSError:
+                pass
+            conn.close()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_writer, b"\0")
+        except BlockingIOError:
+            pass  # a wake-up is already pending
+
+
+def _chunked_body_state(body: bytes, limit: int) -> str:
+    """"whole", "partial", or "bad": malformed or over ``limit`` bytes of data
+    (cheroot answers that one with 400 or 413: hand it on)."""
+    position = total = 0
+    while True:
+        line_end = body.find(b"\r\n", position)
+        if line_end < 0:
+            line = body[position:]
+            digits = line.split(b";")[0]
+            looks_ok = all(c in b"0123456789abcdefABCDEF" for c in digits) and len(line) < 1024
+            return "partial" if looks_ok else "bad"
+        try:
+            size = int(body[position:line_end].split(b";")[0], 16)
+        except ValueError:
+            return "bad"
+        if size == 0:  # trailers, then an empty line
+            return "whole" if body.find(b"\r\n\r\n", line_end) >= 0 else "partial"
+        total += size
+        if total > limit:
+            return "bad"
+        position = line_end + 2 + size + 2
+        if position > len(body):
+            return "partial"
+
+
+class ClientConnections:
+    """At most ``limit`` open connections per client address (0: no limit).
+
+    A connection counts until cheroot closes it, which lags behind the
+    client's own close under load; so at the limit, connections whose peer
+    already hung up (``POLLRDHUP``, asked without reading) are dropped from
+    the count first.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, dict[int, Any]] = {}
+        self._lock = threading.Lock()
+        #: connections refused for being over the limit
+        self.refused = 0
+
+    def admit(self, conn: Any) -> bool:
+        address = getattr(conn, "remote_addr", None)
+        if not self.limit or address is None:
+            return True
+        with self._lock:
+            known = self._open.setdefault(address, {})
+            if id(conn) in known:
+                return True
+            if len(known) >= self.limit:
+                for key in [key for key, other in known.items() if _hung_up(other)]:
+                    del known[key]
+            if len(known) >= self.limit:
+                self.refused += 1
+                return False
+            known[id(conn)] = conn
+            return True
+
+    def release(self, conn: Any) -> None:
+        address = getattr(conn, "remote_addr", None)
+        if address is None:
+            return
+        with self._lock:
+            known = self._open.get(address)
+            if known is not None:
+                known.pop(id(conn), None)
+                if not known:
+                    del self._open[address]
+
+
+def _hung_up(conn: Any) -> bool:
+    poller = select.poll()
+    try:
+        poller.register(conn.socket.fileno(), select.POLLRDHUP)
+    except (OSError, ValueError):
+        return True  # already closed
+    return any(events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL)
+               for _, events in poller.poll(0))
