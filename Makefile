@@ -103,6 +103,7 @@ bench: apt-bench
 	$(PYTHON_DEBIAN) -m benchmarks.server_bench
 	$(PYTHON_DEBIAN) -m benchmarks.client_bench
 	$(PYTHON_DEBIAN) -m benchmarks.auth_bench
+	$(PYTHON_DEBIAN) -m benchmarks.slowloris_bench
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

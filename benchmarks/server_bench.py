@@ -30,8 +30,8 @@ NGINX = "/usr/sbin/nginx"
 START_TIMEOUT = 15.0
 
 
-def start_chipmunk(directory: Path, port: int, password_line: str,
-                   workers: int) -> tuple[subprocess.Popen, socket.socket]:
+def start_chipmunk(directory: Path, port: int, password_line: str, workers: int,
+                   threads: int = 2, extra: str = "") -> tuple[subprocess.Popen, socket.socket]:
     """chipmunk-server on 127.0.0.1:port, once it sent READY=1, and its notify socket.
 
     The notify socket stays open until the server stops, as systemd's would.
@@ -40,7 +40,8 @@ def start_chipmunk(directory: Path, port: int, password_line: str,
     state = directory / f"state-{port}"
     state.mkdir()
     config.write_text(f"[Paths]\nclient_update_dir = {state}\n[Server]\n"
-                      f"listen = 127.0.0.1:{port}\nworkers = {workers}\nthreads = 2\n"
+                      f"listen = 127.0.0.1:{port}\nworkers = {workers}\nthreads = {threads}\n"
+                      f"{extra}"
                       f"[Users]\n{USER} = {password_line}\n")
     notify_path = directory / f"notify-{port}.sock"
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
