@@ -126,3 +126,15 @@ def test_repeated_failures_lock_out_over_http(tmp_path, start_server):
     # ::1 is another client address: it is not locked out by 127.0.0.1's failures.
     assert server.request("GET", "/ip", ALICE, address=1)[0] == 200
     assert server.stderr().count("locked out") == 1, "one log line per episode"
+
+
+@pytest.mark.parametrize("address", [0, 1])  # 127.0.0.1, ::1
+def test_with_workers_one_address_gets_the_limit_not_limit_times_workers(tmp_path,
+                                                                         start_server, address):
+    """Each worker counts its own failures; steering sends one network to one worker."""
+    server = start_server(server_config(tmp_path, server=(
+        "workers = 2\nauth_failure_limit = 4\nauth_failure_window = 60\n")))
+    wrong = {"Authorization": basic("alice", "guess")}
+    statuses = [server.request("GET", "/ip", wrong, address=address)[0] for _ in range(5)]
+    assert statuses == [401, 401, 401, 401, 429]
+    assert "cannot steer" not in server.stderr()

@@ -31,7 +31,8 @@ def open_listeners(settings: ServerSettings) -> list[list[socket.socket]]:
         log.info("using %d socket(s) from systemd; [Server] listen is ignored",
                  len(inherited))
         return [inherited] * settings.workers
-    return bind_listeners(settings.listen, settings.backlog, copies=settings.workers)
+    return bind_listeners(settings.listen, settings.backlog, copies=settings.workers,
+                          prefixes=(settings.lockout_ipv4_prefix, settings.lockout_ipv6_prefix))
 
 
 def serve(config_path: str, settings: ServerSettings) -> int:
