@@ -99,8 +99,11 @@ class HeldHash(CountingHash):
     def __init__(self, hashed: PasswordHash) -> None:
         super().__init__(hashed)
         self.release = threading.Event()
+        #: set once a check is inside verify (holding its hashing slot)
+        self.entered = threading.Event()
 
     def verify(self, password: bytes) -> bool:
+        self.entered.set()
         assert self.release.wait(WAIT)
         return super().verify(password)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..events import Event, log_event
 from .addressbook import AddressBook
 from .auth import Authenticator, parse_basic
+from .budget import HashBudget, HashBudgetExhausted
 from .forwarded import RemoteAddressResolver
 from .lockout import LoginLockout
 from .settings import ServerSettings
@@ -109,7 +110,8 @@ NOT_FOUND = Reply.text("404 Not Found", "Not found\n")
 
 
 def build_runtime(settings: ServerSettings, previous: Runtime | None = None,
-                  clock: Callable[[], float] = time.monotonic) -> Runtime:
+                  clock: Callable[[], float] = time.monotonic,
+                  budget: HashBudget | None = None) -> Runtime:
     """A Runtime for ``settings``; keeps the lockout table if its limits are unchanged."""
     lockout = LoginLockout(settings.auth_failure_limit, settings.auth_failure_window,
                            settings.auth_lockout, settings.lockout_ipv4_prefix,
@@ -119,7 +121,7 @@ def build_runtime(settings: ServerSettings, previous: Runtime | None = None,
     return Runtime(settings=settings,
                    resolver=RemoteAddressResolver(settings.trusted_proxies),
                    authenticator=Authenticator(
-                       settings.users,
+                       settings.users, budget=budget,
                        previous=previous.authenticator if previous is not None else None),
                    lockout=lockout,
                    addressbook=AddressBook(settings.state_dir),
@@ -130,13 +132,16 @@ class ChipmunkApp:
     """The WSGI callable."""
 
     def __init__(self, settings: ServerSettings,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        """``clock`` times lockouts (tests pass their own)."""
+                 clock: Callable[[], float] = time.monotonic,
+                 budget: HashBudget | None = None) -> None:
+        """``clock`` times lockouts (tests pass their own); ``budget`` bounds
+        password hashing, shared by every worker (default: this process's own)."""
         self.clock = clock
-        self.runtime = build_runtime(settings, clock=clock)
+        self.budget = budget or HashBudget(settings.max_parallel_hashes)
+        self.runtime = build_runtime(settings, clock=clock, budget=self.budget)
 
     def configure(self, settings: ServerSettings) -> None:
-        self.runtime = build_runtime(settings, self.runtime, self.clock)
+        self.runtime = build_runtime(settings, self.runtime, self.clock, self.budget)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         runtime = self.runtime
@@ -170,7 +175,13 @@ class ChipmunkApp:
             return Reply.text("405 Method Not Allowed", "Method not allowed\n",
                               ("Allow", ", ".join(methods)))
         header = environ.get("HTTP_AUTHORIZATION")
-        user = runtime.authenticator.check(header)
+        try:
+            user = runtime.authenticator.check(header)
+        except HashBudgetExhausted:
+            # Not a failed login: nothing was checked.  Refused at once, unhashed.
+            return Reply.text("503 Service Unavailable",
+                              "Too many logins are being checked; retry in a second\n",
+                              ("Retry-After", "1"))
         if user is None:
             if header:
                 self._failed_login(runtime, client, header)

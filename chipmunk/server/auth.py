@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import os
@@ -22,6 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 
+from .budget import HashBudget, HashBudgetExhausted
 from .passwords import DUMMY_HASH, PasswordHash
 from .settings import UserCredential
 
@@ -63,10 +65,13 @@ class Authenticator:
 
     def __init__(self, users: Mapping[str, UserCredential],
                  cache_size: int = CACHE_SIZE, dummy: PasswordHash = DUMMY_HASH,
-                 previous: Authenticator | None = None) -> None:
-        """``dummy`` is hashed for an unknown user, at a wrong password's cost."""
+                 previous: Authenticator | None = None,
+                 budget: HashBudget | None = None) -> None:
+        """``dummy`` is hashed for an unknown user, at a wrong password's cost;
+        every hash takes a slot of ``budget`` (none: no limit)."""
         self._users = dict(users)
         self._dummy = dummy
+        self._budget = budget
         self._cache: OrderedDict[bytes, str] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -86,7 +91,11 @@ class Authenticator:
         return hmac.new(self._cache_key, message, hashlib.sha256).digest()
 
     def check(self, header: str | None) -> str | None:
-        """The authenticated username, or None.  Only failures are slow."""
+        """The authenticated username, or None.  Only failures are slow.
+
+        Raises HashBudgetExhausted when the login would need a hash and the
+        budget has no slot free (nothing was hashed).
+        """
         credentials = parse_basic(header)
         if credentials is None:
             return None
@@ -103,9 +112,14 @@ class Authenticator:
                 under_way.waiters += 1
         if under_way is not None:
             under_way.done.wait()
+            if under_way.refused:
+                raise HashBudgetExhausted("the same login was refused a slot")
             return username if under_way.accepted else None
         try:
             mine.accepted = self._verify(username, password)
+        except HashBudgetExhausted:
+            mine.refused = True
+            raise
         finally:
             with self._lock:
                 if mine.accepted:
@@ -118,13 +132,14 @@ class Authenticator:
 
     def _verify(self, username: str, password: bytes) -> bool:
         credential = self._users.get(username)
-        if credential is not None and credential.hashed is not None:
-            return credential.hashed.verify(password)
         if credential is not None and credential.plain is not None and password and \
                 hmac.compare_digest(credential.plain, password):
-            return True
-        self._dummy.verify(password)  # same cost as a wrong password
-        return False
+            return True  # no hash: no slot
+        with self._budget.slot() if self._budget else contextlib.nullcontext():
+            if credential is not None and credential.hashed is not None:
+                return credential.hashed.verify(password)
+            self._dummy.verify(password)  # same cost as a wrong password
+            return False
 
 
 class _Verification:
@@ -133,5 +148,7 @@ class _Verification:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.accepted = False
+        #: no hashing slot was free: the waiters are refused too
+        self.refused = False
         #: checks of the same credential that wait instead of hashing
         self.waiters = 0

@@ -13,6 +13,7 @@ import socket
 
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier, inherited_sockets
+from .budget import HashBudget
 from .hosting import bind_listeners, socket_address
 from .settings import ServerSettings
 from .supervisor import Supervisor
@@ -42,7 +43,10 @@ def serve(config_path: str, settings: ServerSettings) -> int:
     socket_sets = open_listeners(settings)
     addresses = [socket_address(sock) for sock in socket_sets[0]]
     log.info("listening on %s", ", ".join(addresses))
+    # Before any fork: every worker shares the same slots.
+    budget = HashBudget(settings.max_parallel_hashes)
     if settings.workers == 1:
         return Worker(config_path, settings, socket_sets[0], addresses, inbox,
-                      notifier).run()
-    return Supervisor(config_path, settings, socket_sets, addresses, inbox, notifier).run()
+                      notifier, budget).run()
+    return Supervisor(config_path, settings, socket_sets, addresses, inbox, notifier,
+                      budget).run()

@@ -120,6 +120,10 @@ SCHEMA = Schema([
             "Seconds over which failed logins are counted.")),
         Option("auth_lockout", bounded_float(1, 86400), "300", help=(
             "Seconds a locked-out address gets 429 with Retry-After.")),
+        Option("max_parallel_hashes", bounded_int(1, 256), "1", help=(
+            "Password hashes (about 0.1 s of CPU each) computed at once, by all\n"
+            "workers together; a login that needs one more is refused at once\n"
+            "with 503 and Retry-After.  Cached logins never wait.  Restart to change.")),
         Option("lockout_ipv4_prefix", bounded_int(8, 32), "32", help=(
             "Failed logins are counted per IPv4 network of this prefix length\n"
             "(32: per address).")),
@@ -166,6 +170,7 @@ class ServerSettings:
     auth_failure_limit: int
     auth_failure_window: float
     auth_lockout: float
+    max_parallel_hashes: int
     lockout_ipv4_prefix: int
     lockout_ipv6_prefix: int
     users: dict[str, UserCredential]

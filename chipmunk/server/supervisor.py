@@ -24,6 +24,7 @@ from ..events import Event, log_event
 from ..service import Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
+from .budget import HashBudget
 from .settings import ServerSettings
 from .worker import REFUSED, Worker, load_checked, status_text, summary, warn_about_restart_only
 
@@ -52,11 +53,12 @@ class WorkerProcess:
 class Supervisor:
     def __init__(self, config_path: str, settings: ServerSettings,
                  socket_sets: list[list[socket.socket]], addresses: list[str],
-                 inbox: SignalInbox, notifier: Notifier) -> None:
+                 inbox: SignalInbox, notifier: Notifier, budget: HashBudget) -> None:
         self.config_path = config_path
         self.settings = settings
         self.socket_sets = socket_sets
         self.addresses = addresses
+        self.budget = budget
         self.service = Service(inbox, notifier, self.status_text)
         self.workers: dict[int, WorkerProcess] = {}
         self.main_pid = os.getpid()
@@ -176,7 +178,8 @@ class Supervisor:
         for worker in self.workers.values():
             os.close(worker.pidfd)
         serving = Worker(self.config_path, self.settings, self.socket_sets[index],
-                         self.addresses, inbox, Notifier(enabled=False), acks=self.acks_out)
+                         self.addresses, inbox, Notifier(enabled=False), self.budget,
+                         acks=self.acks_out)
         return serving.run()
 
     def _respawn_exited(self) -> None:

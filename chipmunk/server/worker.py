@@ -20,6 +20,7 @@ from ..service import Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
 from .app import ChipmunkApp
+from .budget import HashBudget
 from .hosting import HTTPService, tls_adapter
 from .settings import ServerSettings, load_settings
 
@@ -45,7 +46,7 @@ def status_text(settings: ServerSettings, addresses: list[str]) -> str:
 
 def warn_about_restart_only(previous: ServerSettings, settings: ServerSettings) -> None:
     """Keys a reload cannot apply to sockets and processes that already exist."""
-    for key in ("listen", "workers"):
+    for key in ("listen", "workers", "max_parallel_hashes"):
         if getattr(settings, key) != getattr(previous, key):
             log.warning("[Server] %s changed; it takes effect on restart", key)
 
@@ -59,7 +60,7 @@ class Worker:
 
     def __init__(self, config_path: str, settings: ServerSettings,
                  sockets: list[socket.socket], addresses: list[str],
-                 inbox: SignalInbox, notifier: Notifier,
+                 inbox: SignalInbox, notifier: Notifier, budget: HashBudget,
                  acks: socket.socket | None = None) -> None:
         self.config_path = config_path
         self.settings = settings
@@ -67,7 +68,7 @@ class Worker:
         self.service = Service(inbox, notifier, self.status_text)
         #: the supervisor's end of the reload channel; None when alone
         self.acks = acks
-        self.app = ChipmunkApp(settings)
+        self.app = ChipmunkApp(settings, budget=budget)
         self.http = HTTPService(sockets, self.app, settings)
         self._next_tls: BuiltinSSLAdapter | None = None
 
