@@ -30,8 +30,9 @@ NGINX = "/usr/sbin/nginx"
 START_TIMEOUT = 15.0
 
 
-def start_chipmunk(directory: Path, port: int, password_line: str, workers: int,
-                   threads: int = 2, extra: str = "") -> tuple[subprocess.Popen, socket.socket]:
+def start_chipmunk(directory: Path, port: int, password_line: str, workers: int | str,
+                   threads: int | None = 2,
+                   extra: str = "") -> tuple[subprocess.Popen, socket.socket]:
     """chipmunk-server on 127.0.0.1:port, once it sent READY=1, and its notify socket.
 
     The notify socket stays open until the server stops, as systemd's would.
@@ -40,8 +41,8 @@ def start_chipmunk(directory: Path, port: int, password_line: str, workers: int,
     state = directory / f"state-{port}"
     state.mkdir()
     config.write_text(f"[Paths]\nclient_update_dir = {state}\n[Server]\n"
-                      f"listen = 127.0.0.1:{port}\nworkers = {workers}\nthreads = {threads}\n"
-                      f"{extra}"
+                      f"listen = 127.0.0.1:{port}\nworkers = {workers}\n"
+                      + (f"threads = {threads}\n" if threads else "") + extra +
                       f"[Users]\n{USER} = {password_line}\n")
     notify_path = directory / f"notify-{port}.sock"
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -130,12 +131,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="chipmunk-bench-") as temp:
         directory = Path(temp)
         hashed = hash_password(PASSWORD)
-        variants = [("chipmunk 2 workers, hashed", hashed, 2),
-                    ("chipmunk 1 worker, hashed", hashed, 1),
-                    ("chipmunk 2 workers, plain", PASSWORD, 2)]
-        for name, password_line, workers in variants:
+        variants = [("chipmunk default config, hashed", hashed, "auto", None),
+                    ("chipmunk 2 workers, hashed", hashed, 2, 2),
+                    ("chipmunk 1 worker, hashed", hashed, 1, 2),
+                    ("chipmunk 2 workers, plain", PASSWORD, 2, 2)]
+        for name, password_line, workers, threads in variants:
             port = free_port()
-            server, notify = start_chipmunk(directory, port, password_line, workers)
+            server, notify = start_chipmunk(directory, port, password_line, workers, threads)
             try:
                 results[f"{name}, keep-alive"] = measure(port, True)
                 results[f"{name}, close"] = measure(port, False)
@@ -167,7 +169,7 @@ def report_ratios(results: dict[str, WrkResult]) -> None:
     for mode in ("keep-alive", "close"):
         for peer_name in ("nginx", "nginx 1 worker + access log"):
             peer = results.get(f"{peer_name}, {mode}")
-            for workers in ("2 workers", "1 worker"):
+            for workers in ("default config", "2 workers", "1 worker"):
                 ours = results[f"chipmunk {workers}, hashed, {mode}"]
                 if peer:
                     print(f"chipmunk {workers} / {peer_name}, {mode}: "

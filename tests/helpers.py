@@ -190,8 +190,10 @@ def parse_status_addresses(status: str) -> list[tuple[str, int]]:
 
 def server_config(state_dir: Path, users: str = "alice = wonderland\n",
                   server: str = "", listen: str = "127.0.0.1:0, [::1]:0") -> str:
+    # One worker unless a test asks for more: the default (auto) is tested apart.
+    workers = "" if "workers" in server else "workers = 1\n"
     return (f"[Paths]\nclient_update_dir = {state_dir}\n\n"
-            f"[Server]\nlisten = {listen}\n{server}\n"
+            f"[Server]\nlisten = {listen}\n{workers}{server}\n"
             f"[Users]\n{users}")
 
 

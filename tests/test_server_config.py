@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import re
 from pathlib import Path
 
@@ -48,10 +49,21 @@ def test_defaults_and_state_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     settings = load_settings(write(tmp_path, "[Users]\n"))
     assert settings.state_dir == Path("/var/lib/chipmunk")
-    assert (settings.threads, settings.workers, settings.backlog) == (4, 1, 1024)
+    usable_cpus = len(os.sched_getaffinity(0))
+    assert (settings.threads, settings.workers, settings.backlog) == (4, usable_cpus, 1024)
     assert settings.realm == "chipmunk" and settings.trusted_proxies == ()
     monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/chipmunk-test:/other")
     assert load_settings(write(tmp_path, "")).state_dir == Path("/var/lib/chipmunk-test")
+
+
+def test_workers_auto_follows_the_cpus_this_process_may_use(tmp_path):
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})
+        assert load_settings(write(tmp_path, "[Server]\nworkers = auto\n")).workers == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert load_settings(write(tmp_path, "[Server]\nworkers = 3\n")).workers == 3
 
 
 def test_every_server_key(tmp_path):

@@ -68,7 +68,7 @@ def check(args: argparse.Namespace) -> int:
     providers = ", ".join(settings.providers) or "none (update_dns = no, or no provider)"
     print_check(effective_settings(settings), args.config,
                 f"server {settings.endpoint}, providers: {providers}")
-    return 0
+    return ExitCode.OK
 
 
 def _when(timestamp: float | None) -> str:
@@ -95,12 +95,12 @@ def status(args: argparse.Namespace) -> int:
         if record.error:
             line += f"\n    last error ({_when(record.attempted_at)}): {record.error}"
         print(line)
-    return 0
+    return ExitCode.OK
 
 
 def sample_config(args: argparse.Namespace) -> int:
     print(client_settings.render_sample(), end="")
-    return 0
+    return ExitCode.OK
 
 
 COMMANDS = {"once": once, "run": run, "check": check, "status": status,

@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from ..cli import ExitCode
 from ..service import Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
@@ -100,7 +101,7 @@ class ClientDaemon:
             self.updater.close()
             self.logfile.use(None)
         log.info("stopped")
-        return 0
+        return ExitCode.OK
 
     def _wait(self, service: Service, delay: float) -> Request | None:
         """Wait ``delay`` seconds, acting on signals; TERMINATE or RELOAD ends it."""

@@ -54,7 +54,7 @@ def check(args: argparse.Namespace) -> int:
     print_check(server_settings.effective_settings(settings), args.config,
                 f"{len(settings.users)} users, listen {listen}, state in "
                 f"{settings.state_dir}{', TLS' if settings.tls else ''}")
-    return 0
+    return ExitCode.OK
 
 
 def hash_password_command(args: argparse.Namespace) -> int:
@@ -69,12 +69,12 @@ def hash_password_command(args: argparse.Namespace) -> int:
         print("chipmunk-server: empty password", file=sys.stderr)
         return ExitCode.DATAERR
     print(hash_password(password))
-    return 0
+    return ExitCode.OK
 
 
 def sample_config(args: argparse.Namespace) -> int:
     print(server_settings.render_sample(), end="")
-    return 0
+    return ExitCode.OK
 
 
 COMMANDS = {"serve": serve, "check": check, "hash-password": hash_password_command,

@@ -63,6 +63,13 @@ def listen_address(item: str) -> ListenAddress:
 parse_listen = list_of(listen_address, "HOST:PORT addresses")
 
 
+def to_workers(text: str) -> int:
+    """A number of processes, or ``auto``: one per usable CPU (at most 64)."""
+    if text.strip().lower() == "auto":
+        return min(len(os.sched_getaffinity(0)), 64)
+    return bounded_int(1, 64)(text)
+
+
 def default_state_dir() -> Path:
     return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or DEFAULT_STATE_DIR)
 
@@ -81,9 +88,9 @@ SCHEMA = Schema([
             "Addresses to listen on, comma-separated: 127.0.0.1:8080, [::]:8080.\n"
             "Ignored under socket activation (the .socket unit decides)."),
             default_text="127.0.0.1:8080"),
-        Option("workers", bounded_int(1, 64), "1", help=(
-            "Server processes sharing the listening sockets.  More than one uses\n"
-            "more than one CPU core: set it to the number of cores on a busy server.")),
+        Option("workers", to_workers, "auto", help=(
+            "Server processes sharing the listening sockets: a number, or auto for\n"
+            "one per CPU core this process may run on (as nginx's worker_processes).")),
         Option("threads", bounded_int(1, 256), "4", help=(
             "Worker threads per process.  Idle keep-alive connections hold no thread.")),
         Option("backlog", bounded_int(16, 65535), "1024", help=(

@@ -86,7 +86,7 @@ class Supervisor:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             self._stop_workers()
         log.info("stopped")
-        return 0
+        return ExitCode.OK
 
     # -- reload --------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import socket
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from ..cli import ExitCode
 from ..config import ConfigError
 from ..service import Service
 from ..signals import Request, SignalInbox
@@ -89,7 +90,7 @@ class Worker:
         self.http.stop()
         if self.acks is None:
             log.info("stopped")
-        return 0
+        return ExitCode.OK
 
     def _load(self) -> ServerSettings:
         settings = load_settings(self.config_path)
