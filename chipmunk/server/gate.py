@@ -50,6 +50,8 @@ class _Waiting:
     conn: Any
     deadline: float
     head_complete: bool
+    #: SO_RCVLOWAT was raised above its default of 1
+    low_water_raised: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ class RequestGate:
             limit = self.body_timeout if look.head_complete else self.header_timeout
             fd = conn.socket.fileno()
             self._waiting[fd] = _Waiting(conn, admitted + limit, look.head_complete)
-            self._watch(fd, conn, look)
+            self._watch(fd, look)
             self._selector.register(fd, selectors.EVENT_READ)
 
     def _more_data(self, fd: int) -> None:
@@ -198,18 +200,25 @@ class RequestGate:
         if look.head_complete and not waiting.head_complete:
             waiting.head_complete = True
             waiting.deadline = self.clock() + self.body_timeout
-        self._watch(fd, waiting.conn, look)
+        self._watch(fd, look)
 
-    def _watch(self, fd: int, conn: Any, look: _Look) -> None:
+    def _watch(self, fd: int, look: _Look) -> None:
         """Wake only when more than what is buffered now has arrived."""
+        waiting = self._waiting[fd]
+        if look.in_socket == 0 and not waiting.low_water_raised:
+            return  # the default low-water mark (1 byte) is right: no syscall
         try:
-            conn.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, look.in_socket + 1)
+            waiting.conn.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT,
+                                           look.in_socket + 1)
+            waiting.low_water_raised = True
         except OSError:
             pass  # closed meanwhile: the next select reports it readable
 
     def _release(self, fd: int) -> None:
         waiting = self._waiting.pop(fd)
         self._selector.unregister(fd)
+        if not waiting.low_water_raised:
+            return
         try:
             waiting.conn.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
         except OSError:
