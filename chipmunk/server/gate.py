@@ -83,6 +83,8 @@ class RequestGate:
         #: fd -> connection; only the gate's thread touches it
         self._waiting: dict[int, _Waiting] = {}
         self._stopping = False
+        #: held while the wake-up pipe is written to or closed
+        self._pipe_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         #: connections closed at a deadline (for logs and metrics)
         self.expired = 0
@@ -92,17 +94,21 @@ class RequestGate:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop waiting; connections still waiting are closed."""
+        """Stop waiting; connections still waiting, or admitted from now on, are closed."""
         self._stopping = True
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        with self._pipe_lock:
+            os.close(self._wake_reader)
+            os.close(self._wake_writer)
+            self._wake_writer = -1
         for waiting in self._waiting.values():
             waiting.conn.close()
         self._waiting.clear()
+        while self._incoming:
+            self._incoming.popleft()[0].close()
         self._selector.close()
-        os.close(self._wake_reader)
-        os.close(self._wake_writer)
 
     def admit(self, conn: Any) -> None:
         """Hand ``conn`` on now if its request is whole, else let it wait here."""
@@ -115,7 +121,8 @@ class RequestGate:
             self.hand_over(conn)
             return
         self._incoming.append((conn, look, self.clock()))
-        self._wake()
+        if not self._wake():  # stopping: nobody will take it
+            conn.close()
 
     # -- inspecting a connection -------------------------------------------
 
@@ -236,11 +243,16 @@ class RequestGate:
                 pass
             conn.close()
 
-    def _wake(self) -> None:
-        try:
-            os.write(self._wake_writer, b"\0")
-        except BlockingIOError:
-            pass  # a wake-up is already pending
+    def _wake(self) -> bool:
+        """Wake the gate's thread; False once the gate has stopped."""
+        with self._pipe_lock:
+            if self._wake_writer < 0:
+                return False
+            try:
+                os.write(self._wake_writer, b"\0")
+            except BlockingIOError:
+                pass  # a wake-up is already pending
+            return True
 
 
 def _chunked_body_state(body: bytes, limit: int) -> str:
