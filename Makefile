@@ -105,6 +105,7 @@ bench: apt-bench
 	$(PYTHON_DEBIAN) -m benchmarks.auth_bench
 	$(PYTHON_DEBIAN) -m benchmarks.slowloris_bench
 	$(PYTHON_DEBIAN) -m benchmarks.flood_bench
+	$(PYTHON_DEBIAN) -m benchmarks.reload_bench
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

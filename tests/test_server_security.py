@@ -138,3 +138,4 @@ def test_with_workers_one_address_gets_the_limit_not_limit_times_workers(tmp_pat
     statuses = [server.request("GET", "/ip", wrong, address=address)[0] for _ in range(5)]
     assert statuses == [401, 401, 401, 401, 429]
     assert "cannot steer" not in server.stderr()
+

@@ -32,8 +32,13 @@ def open_listeners(settings: ServerSettings) -> list[list[socket.socket]]:
         log.info("using %d socket(s) from systemd; [Server] listen is ignored",
                  len(inherited))
         return [inherited] * settings.workers
+    # Behind a reverse proxy every connection comes from the proxy, and the
+    # lockout counts the forwarded address, which the kernel cannot see:
+    # steering would put all traffic on one worker and group nothing.
+    steer = not settings.trusted_proxies
     return bind_listeners(settings.listen, settings.backlog, copies=settings.workers,
-                          prefixes=(settings.lockout_ipv4_prefix, settings.lockout_ipv6_prefix))
+                          prefixes=(settings.lockout_ipv4_prefix, settings.lockout_ipv6_prefix)
+                          if steer else None)
 
 
 def serve(config_path: str, settings: ServerSettings) -> int:

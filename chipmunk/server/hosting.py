@@ -36,7 +36,8 @@ KEEPALIVE_CONNECTIONS = 1000
 
 
 def bind_listeners(addresses: Sequence[ListenAddress], backlog: int, copies: int = 1,
-                   prefixes: tuple[int, int] = (32, 64)) -> list[list[socket.socket]]:
+                   prefixes: tuple[int, int] | None = (32, 64)
+                   ) -> list[list[socket.socket]]:
     """Bind and listen on every address, ``copies`` times; OSError names the address.
 
     With several copies (one per worker process) each copy is its own socket
@@ -46,7 +47,8 @@ def bind_listeners(addresses: Sequence[ListenAddress], backlog: int, copies: int
     others idle.)  A copy whose worker died keeps queueing connections until
     its replacement serves them.  Port 0 is resolved by the first copy.
     With copies, a client network's connections all go to one copy
-    (:mod:`.steering`, ``prefixes`` = the lockout's IPv4 and IPv6 prefixes).
+    (:mod:`.steering`, ``prefixes`` = the lockout's IPv4 and IPv6 prefixes;
+    None: the kernel's usual spreading by source address and port).
     """
     sets: list[list[socket.socket]] = [[] for _ in range(copies)]
     try:
@@ -57,7 +59,7 @@ def bind_listeners(addresses: Sequence[ListenAddress], backlog: int, copies: int
                 sockets.append(sock)
                 sock.listen(backlog)
                 port = sock.getsockname()[1]
-            if copies > 1:
+            if copies > 1 and prefixes is not None:
                 _steer(sets[0][-1], copies, prefixes)
     except BaseException:
         for sockets in sets:
