@@ -16,14 +16,11 @@ import base64
 import http.client
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from .harness import free_port
+from .harness import PASSWORD, server_from_checkout
 
 ATTACK_SECONDS, ATTACK_THREADS, VICTIM_REQUESTS = 15.0, 8, 300
 
@@ -44,27 +41,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def main() -> int:
-    tree = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parent.parent)
-    module = sys.argv[2] if len(sys.argv) > 2 else "chipmunk.server.cli"
-    env = dict(os.environ, PYTHONPATH=tree)
-    hashed = subprocess.run([sys.executable, "-m", module, "hash-password"], input="right\n",
-                            capture_output=True, text=True, env=env, cwd=tree,
-                            check=True).stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="chipmunk-flood-") as temp:
-        port = free_port()
-        config = Path(temp) / "server.ini"
-        config.write_text(f"[Paths]\nclient_update_dir = {temp}\n[Server]\n"
-                          f"listen = 127.0.0.1:{port}\nworkers = 2\nthreads = 4\n"
-                          f"[Users]\nvictim = {hashed}\nbob = {hashed}\n")
-        server = subprocess.Popen([sys.executable, "-m", module, "--config", str(config)],
-                                  env=env, cwd=tree, stderr=subprocess.DEVNULL)
-        time.sleep(2)
-        try:
-            figures = flood(port, server.pid)
-        finally:
-            server.terminate()
-            server.wait(30)
-    p99, cores, refused = figures
+    with server_from_checkout(lambda hashed: f"victim = {hashed}\nbob = {hashed}\n",
+                              "flood") as (tree, port, pid):
+        p99, cores, refused = flood(port, pid)
     print(f"\n== flood: {ATTACK_THREADS} threads of wrong passwords from 20 addresses, "
           f"{ATTACK_SECONDS:g}s (goal: cached user p99 <= 20 ms, hashing <= 1 core)")
     print(f"{tree}: cached user p99 {p99:.1f} ms, server CPU {cores:.2f} cores, "
@@ -74,7 +53,7 @@ def main() -> int:
 
 def flood(port: int, pid: int) -> tuple[float, float, int]:
     victim = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    victim.request("GET", "/ip", headers=auth("victim", "right"))
+    victim.request("GET", "/ip", headers=auth("victim", PASSWORD))
     victim.getresponse().read()  # now cached
     stop = threading.Event()
     refused = [0]
@@ -104,7 +83,7 @@ def flood(port: int, pid: int) -> tuple[float, float, int]:
         if time.monotonic() - started > ATTACK_SECONDS:
             break
         begin = time.perf_counter()
-        victim.request("GET", "/ip", headers=auth("victim", "right"))
+        victim.request("GET", "/ip", headers=auth("victim", PASSWORD))
         victim.getresponse().read()
         latencies.append(time.perf_counter() - begin)
         time.sleep(0.02)

@@ -5,13 +5,24 @@ process) and sends traffic only to loopback.
 """
 from __future__ import annotations
 
+import base64
+import contextlib
+import functools
+import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+USER, PASSWORD = "bench", "bench-password"
+AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 
 def free_port() -> int:
@@ -68,3 +79,47 @@ def wrk(url: str, authorization: str, connections: int = 50, seconds: int = 8,
     done = subprocess.run(command, capture_output=True, text=True, check=True,
                           timeout=seconds + 30)
     return parse_wrk(done.stdout)
+
+
+@contextlib.contextmanager
+def server_from_checkout(users: Callable[[str], str], name: str = "server"
+                         ) -> Iterator[tuple[str, int, int]]:
+    """chipmunk-server from the checkout named on the command line (default: this one).
+
+    ``python3 -m benchmarks.X [TREE MODULE]`` runs the same benchmark against
+    another checkout (e.g. the previous release, whose CLI module was
+    ``chipmunk.server_cli``), for a before/after on one machine.  ``users``
+    turns a password hash made by that checkout into the [Users] lines.
+    Yields (tree, port, pid); workers = 2, threads = 4.
+    """
+    tree = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parent.parent)
+    module = sys.argv[2] if len(sys.argv) > 2 else "chipmunk.server.cli"
+    env = dict(os.environ, PYTHONPATH=tree)
+    run = functools.partial(subprocess.run, env=env, cwd=tree, capture_output=True, text=True)
+    hashed = run([sys.executable, "-m", module, "hash-password"], input=f"{PASSWORD}\n",
+                 check=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix=f"chipmunk-{name}-") as temp:
+        port = free_port()
+        config = Path(temp) / "server.ini"
+        config.write_text(f"[Paths]\nclient_update_dir = {temp}\n[Server]\n"
+                          f"listen = 127.0.0.1:{port}\nworkers = 2\nthreads = 4\n"
+                          f"[Users]\n{users(hashed)}")
+        server = subprocess.Popen([sys.executable, "-m", module, "--config", str(config)],
+                                  env=env, cwd=tree, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(port)
+            yield tree, port, server.pid
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on port {port}")

@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
-import time
-from pathlib import Path
 
-from .harness import WrkResult, free_port, wrk
-from .server_bench import AUTHORIZATION, PASSWORD, USER
+from .harness import AUTHORIZATION, USER, WrkResult, server_from_checkout, wrk
 
 RELOAD_EVERY, SECONDS = 0.5, 8
 
@@ -43,28 +37,11 @@ def run(port: int, pid: int, storm: bool) -> tuple[WrkResult, int]:
 
 
 def main() -> int:
-    tree = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parent.parent)
-    module = sys.argv[2] if len(sys.argv) > 2 else "chipmunk.server.cli"
-    env = dict(os.environ, PYTHONPATH=tree)
-    hashed = subprocess.run([sys.executable, "-m", module, "hash-password"],
-                            input=f"{PASSWORD}\n", capture_output=True, text=True, env=env,
-                            cwd=tree, check=True).stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="chipmunk-reload-") as temp:
-        port = free_port()
-        config = Path(temp) / "server.ini"
-        config.write_text(f"[Paths]\nclient_update_dir = {temp}\n[Server]\n"
-                          f"listen = 127.0.0.1:{port}\nworkers = 2\nthreads = 4\n"
-                          f"[Users]\n{USER} = {hashed}\n")
-        server = subprocess.Popen([sys.executable, "-m", module, "--config", str(config)],
-                                  env=env, cwd=tree, stderr=subprocess.DEVNULL)
-        time.sleep(2)
-        try:
-            wrk(f"http://127.0.0.1:{port}/get/ip", AUTHORIZATION, seconds=2)  # warm-up
-            calm, _ = run(port, server.pid, storm=False)
-            stormy, reloads = run(port, server.pid, storm=True)
-        finally:
-            server.terminate()
-            server.wait(30)
+    with server_from_checkout(lambda hashed: f"{USER} = {hashed}\n",
+                              "reload") as (tree, port, pid):
+        wrk(f"http://127.0.0.1:{port}/get/ip", AUTHORIZATION, seconds=2)  # warm-up
+        calm, _ = run(port, pid, storm=False)
+        stormy, reloads = run(port, pid, storm=True)
     print(f"\n== reload storm: SIGHUP every {RELOAD_EVERY:g}s under wrk, workers = 2 "
           f"(goal: 0 errors, p99 <= 50 ms)")
     print(calm.row(f"{tree}, calm"))

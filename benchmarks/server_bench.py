@@ -22,10 +22,8 @@ from pathlib import Path
 
 from chipmunk.server.passwords import hash_password
 
-from .harness import WrkResult, free_port, wrk
+from .harness import AUTHORIZATION, PASSWORD, USER, WrkResult, free_port, wrk
 
-USER, PASSWORD = "bench", "bench-password"
-AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 NGINX = "/usr/sbin/nginx"
 START_TIMEOUT = 15.0
 
