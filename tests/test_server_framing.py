@@ -87,3 +87,9 @@ def test_bad_chunked_bodies_are_refused_without_a_traceback(server, body, status
     statuses, received, closed = exchange(server, raw)
     assert statuses == [status] and closed, received
     assert "Traceback" not in server.stderr()
+
+
+def test_a_head_ended_by_bare_newlines_is_refused_at_once(server):
+    raw = b"GET /ip HTTP/1.1\nHost: x\n" + AUTH.replace("\r\n", "\n").encode() + b"\n"
+    statuses, received, closed = exchange(server, raw)
+    assert statuses == [400] and closed, received

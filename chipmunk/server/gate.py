@@ -150,7 +150,9 @@ class RequestGate:
     def _judge(self, data: bytes, in_socket: int) -> _Look:
         end = data.find(b"\r\n\r\n")
         if end < 0:
-            return _Look(ready=len(data) >= self.max_head, in_socket=in_socket)
+            # A head ended by bare LFs is malformed: cheroot answers 400 at once.
+            malformed = b"\n\n" in data
+            return _Look(ready=malformed or len(data) >= self.max_head, in_socket=in_socket)
         length, chunked = 0, False
         for line in data[:end].split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
