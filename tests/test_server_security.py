@@ -4,7 +4,9 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import socket
 import ssl
+import time
 import warnings
 
 import pytest
@@ -139,3 +141,30 @@ def test_with_workers_one_address_gets_the_limit_not_limit_times_workers(tmp_pat
     assert statuses == [401, 401, 401, 401, 429]
     assert "cannot steer" not in server.stderr()
 
+
+
+def test_a_silent_tls_connection_stalls_nobody_and_is_closed_at_the_deadline(tmp_path,
+                                                                            start_server):
+    """cheroot did the handshake in its accept thread: one socket that never sent
+    a ClientHello held up every new connection for connection_timeout."""
+    authority, cert, key = tls_files(tmp_path, "silent")
+    server = start_server(server_config(tmp_path, server=(
+        f"tls_certificate = {cert}\ntls_private_key = {key}\n"
+        "header_timeout = 3\nconnection_timeout = 30\n")))
+    context = client_context(authority)
+    silent = [socket.create_connection(server.addresses[0], timeout=WAIT) for _ in range(4)]
+    try:
+        started = time.monotonic()
+        for _ in range(10):
+            connection = http.client.HTTPSConnection(*server.addresses[0], timeout=2,
+                                                     context=context)
+            connection.request("GET", "/ip", headers=ALICE)
+            assert connection.getresponse().read() == b"127.0.0.1\n"
+            connection.close()
+        assert time.monotonic() - started < 3, "no new connection waited for the silent ones"
+        silent[0].settimeout(WAIT)
+        assert silent[0].recv(100) == b"", "closed"
+        assert 2.5 < time.monotonic() - started < 4.5, "at the header deadline"
+    finally:
+        for sock in silent:
+            sock.close()

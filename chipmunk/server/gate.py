@@ -60,6 +60,8 @@ class _Look:
 
     #: whole: hand it on (or something cheroot must answer itself)
     ready: bool
+    #: hopeless (a failed TLS handshake): close it, nothing to answer
+    drop: bool = False
     #: bytes buffered in the socket (not counting cheroot's own buffer)
     in_socket: int = 0
     head_complete: bool = False
@@ -112,11 +114,13 @@ class RequestGate:
 
     def admit(self, conn: Any) -> None:
         """Hand ``conn`` on now if its request is whole, else let it wait here."""
-        sock = conn.socket
-        if isinstance(sock, ssl.SSLSocket) or not isinstance(sock, socket.socket):
+        if not isinstance(conn.socket, socket.socket):
             self.hand_over(conn)
             return
         look = self._look(conn)
+        if look.drop:
+            conn.close()
+            return
         if look.ready:
             self.hand_over(conn)
             return
@@ -127,6 +131,12 @@ class RequestGate:
     # -- inspecting a connection -------------------------------------------
 
     def _look(self, conn: Any) -> _Look:
+        if isinstance(conn.socket, ssl.SSLSocket):
+            if getattr(conn, "chipmunk_tls_established", False):
+                return _Look(ready=True)
+            look = self._handshake(conn.socket)
+            conn.chipmunk_tls_established = look.ready
+            return look
         rfile = conn.rfile
         buffered = bytes(rfile._read_buf[rfile._read_pos:]) if rfile.has_data() else b""
         sock = conn.socket
@@ -146,6 +156,26 @@ class RequestGate:
         finally:
             sock.settimeout(timeout)
         return self._judge(buffered + peeked, len(peeked))
+
+    @staticmethod
+    def _handshake(sock: ssl.SSLSocket) -> _Look:
+        """One non-blocking step of the TLS handshake; ready once it is done.
+
+        Only the handshake waits here: a TLS connection's bytes are
+        encrypted, so the kernel's buffer cannot show where its head ends,
+        and it goes to a worker as soon as the handshake is complete.
+        """
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            sock.do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return _Look(ready=False)
+        except (ssl.SSLError, OSError):
+            return _Look(ready=False, drop=True)
+        finally:
+            sock.settimeout(timeout)
+        return _Look(ready=True)
 
     def _judge(self, data: bytes, in_socket: int) -> _Look:
         end = data.find(b"\r\n\r\n")
@@ -176,14 +206,20 @@ class RequestGate:
 
     def _run(self) -> None:
         while not self._stopping:
-            deadlines = [waiting.deadline for waiting in self._waiting.values()]
-            timeout = max(min(deadlines) - self.clock(), 0) if deadlines else None
-            for key, _ in self._selector.select(timeout):
-                if key.fd == self._wake_reader:
-                    self._take_incoming()
-                else:
-                    self._more_data(key.fd)
-            self._expire()
+            try:
+                self._step()
+            except Exception:  # a bug must not stop the gate: every connection waits here
+                log.exception("request gate: unexpected error; going on")
+
+    def _step(self) -> None:
+        deadlines = [waiting.deadline for waiting in self._waiting.values()]
+        timeout = max(min(deadlines) - self.clock(), 0) if deadlines else None
+        for key, _ in self._selector.select(timeout):
+            if key.fd == self._wake_reader:
+                self._take_incoming()
+            elif key.fd in self._waiting:
+                self._more_data(key.fd)
+        self._expire()
 
     def _take_incoming(self) -> None:
         try:
@@ -202,6 +238,10 @@ class RequestGate:
     def _more_data(self, fd: int) -> None:
         waiting = self._waiting[fd]
         look = self._look(waiting.conn)
+        if look.drop:
+            self._release(fd)
+            waiting.conn.close()
+            return
         if look.ready:
             self._release(fd)
             self.hand_over(waiting.conn)
@@ -239,10 +279,11 @@ class RequestGate:
             conn = self._waiting[fd].conn
             self._release(fd)
             self.expired += 1
-            try:
-                conn.socket.send(TIMEOUT_ANSWER, socket.MSG_DONTWAIT)
-            except OSError:
-                pass
+            if not isinstance(conn.socket, ssl.SSLSocket):  # no TLS session to answer in
+                try:
+                    conn.socket.send(TIMEOUT_ANSWER, socket.MSG_DONTWAIT)
+                except OSError:
+                    pass
             conn.close()
 
     def _wake(self) -> bool:

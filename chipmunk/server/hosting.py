@@ -104,13 +104,30 @@ def socket_address(sock: socket.socket) -> str:
     return f"[{host}]:{port}" if sock.family == socket.AF_INET6 else f"{host}:{port}"
 
 
+class DeferredHandshakeAdapter(BuiltinSSLAdapter):
+    """cheroot's TLS adapter, without the handshake in the accept thread.
+
+    cheroot's own ``wrap()`` completes the handshake in the thread that
+    accepts every connection, so one client that never sent its ClientHello
+    held up every new connection for ``connection_timeout``.  Here ``wrap()``
+    only wraps; the :class:`~.gate.RequestGate` drives the handshake without
+    blocking, under ``header_timeout``, and hands the connection to a worker
+    once it is done.  The environ gets the two entries a WSGI app needs.
+    """
+
+    def wrap(self, sock):
+        wrapped = self.context.wrap_socket(sock, do_handshake_on_connect=False,
+                                           server_side=True)
+        return wrapped, {"wsgi.url_scheme": "https", "HTTPS": "on"}
+
+
 def tls_adapter(settings: ServerSettings) -> BuiltinSSLAdapter | None:
-    """cheroot's builtin TLS adapter for the configured files, TLS 1.2+."""
+    """The TLS adapter for the configured files, TLS 1.2+."""
     if not settings.tls:
         return None
     try:
-        adapter = BuiltinSSLAdapter(str(settings.tls_certificate),
-                                    str(settings.tls_private_key))
+        adapter = DeferredHandshakeAdapter(str(settings.tls_certificate),
+                                           str(settings.tls_private_key))
     except (OSError, ssl.SSLError, ValueError) as error:
         raise ConfigError(settings.path, f"cannot load the TLS certificate and key: "
                           f"{error}", "Server", "tls_certificate",
