@@ -82,6 +82,7 @@ test: lint test-debian test-pypi e2e
 lint: venv
 	$(VENV)/bin/ruff check chipmunk tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy benchmarks
 
 # The packages on a booted systemd (systemd-nspawn on an overlay of /), as root.
 e2e: deb

@@ -62,7 +62,18 @@ def start_chipmunk(directory: Path, port: int, password_line: str, workers: int 
     raise SystemExit("chipmunk-server did not become ready")
 
 
-def nginx_config(directory: Path, port: int, workers: int, access_log: bool) -> Path:
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1, made by the openssl command."""
+    cert, key = directory / "bench.crt", directory / "bench.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+def nginx_config(directory: Path, port: int, workers: int, access_log: bool,
+                 tls: tuple[Path, Path] | None = None) -> Path:
     """nginx with auth_basic ({SSHA} entry) answering like /get/ip."""
     salt = os.urandom(8)
     digest = hashlib.sha1(PASSWORD.encode() + salt).digest()
@@ -80,7 +91,8 @@ http {{
     access_log {log};
     client_body_temp_path {directory}/nginx-body;
     server {{
-        listen 127.0.0.1:{port} backlog=1024;
+        listen 127.0.0.1:{port} backlog=1024{" ssl" if tls else ""};
+        {f"ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]};" if tls else ""}
         location /get/ip {{
             auth_basic "chipmunk";
             auth_basic_user_file {directory}/htpasswd;
@@ -93,9 +105,9 @@ http {{
     return config
 
 
-def start_nginx(directory: Path, port: int, workers: int,
-                access_log: bool) -> subprocess.Popen:
-    config = nginx_config(directory, port, workers, access_log)
+def start_nginx(directory: Path, port: int, workers: int, access_log: bool,
+                tls: tuple[Path, Path] | None = None) -> subprocess.Popen:
+    config = nginx_config(directory, port, workers, access_log, tls)
     process = subprocess.Popen([NGINX, "-c", str(config),
                                 "-e", str(directory / "nginx-error.log")])
     deadline = time.monotonic() + START_TIMEOUT
@@ -118,10 +130,11 @@ def stop(process: subprocess.Popen, signum: int = signal.SIGTERM) -> None:
         process.wait()
 
 
-def measure(port: int, keep_alive: bool) -> WrkResult:
+def measure(port: int, keep_alive: bool, scheme: str = "http") -> WrkResult:
     """A short unmeasured warm-up (first scrypt verify, imports), then the run."""
-    wrk(f"http://127.0.0.1:{port}/get/ip", AUTHORIZATION, seconds=2, keep_alive=keep_alive)
-    return wrk(f"http://127.0.0.1:{port}/get/ip", AUTHORIZATION, keep_alive=keep_alive)
+    url = f"{scheme}://127.0.0.1:{port}/get/ip"
+    wrk(url, AUTHORIZATION, seconds=2, keep_alive=keep_alive)
+    return wrk(url, AUTHORIZATION, keep_alive=keep_alive)
 
 
 def main() -> int:
@@ -129,10 +142,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="chipmunk-bench-") as temp:
         directory = Path(temp)
         hashed = hash_password(PASSWORD)
-        variants = [("chipmunk default config, hashed", hashed, "auto", None),
-                    ("chipmunk 2 workers, hashed", hashed, 2, 2),
-                    ("chipmunk 1 worker, hashed", hashed, 1, 2),
-                    ("chipmunk 2 workers, plain", PASSWORD, 2, 2)]
+        variants: list[tuple[str, str, int | str, int | None]] = [
+            ("chipmunk default config, hashed", hashed, "auto", None),
+            ("chipmunk 2 workers, hashed", hashed, 2, 2),
+            ("chipmunk 1 worker, hashed", hashed, 1, 2),
+            ("chipmunk 2 workers, plain", PASSWORD, 2, 2)]
         for name, password_line, workers, threads in variants:
             port = free_port()
             server, notify = start_chipmunk(directory, port, password_line, workers, threads)
@@ -154,11 +168,34 @@ def main() -> int:
                 results[f"{name}, close"] = measure(port, False)
             finally:
                 stop(nginx, signal.SIGQUIT)
+        measure_tls(directory, hashed, results)
     print(f"\n== GET /get/ip with Basic auth, 50 connections, wrk -t2, {os.cpu_count()} cores")
     for name, result in results.items():
         print(result.row(name))
     report_ratios(results)
     return 0
+
+
+def measure_tls(directory: Path, hashed: str, results: dict[str, WrkResult]) -> None:
+    """The default config over TLS, beside nginx over TLS with the same certificate."""
+    cert, key = self_signed(directory)
+    port = free_port()
+    server, notify = start_chipmunk(directory, port, hashed, "auto", None, extra=(
+        f"tls_certificate = {cert}\ntls_private_key = {key}\n"))
+    try:
+        results["chipmunk TLS, keep-alive"] = measure(port, True, "https")
+        results["chipmunk TLS, close"] = measure(port, False, "https")
+    finally:
+        stop(server)
+        notify.close()
+    if shutil.which(NGINX):
+        port = free_port()
+        nginx = start_nginx(directory, port, os.cpu_count() or 1, False, (cert, key))
+        try:
+            results["nginx TLS, keep-alive"] = measure(port, True, "https")
+            results["nginx TLS, close"] = measure(port, False, "https")
+        finally:
+            stop(nginx, signal.SIGQUIT)
 
 
 def report_ratios(results: dict[str, WrkResult]) -> None:
@@ -176,6 +213,12 @@ def report_ratios(results: dict[str, WrkResult]) -> None:
         hashed = results[f"chipmunk 2 workers, hashed, {mode}"]
         print(f"hashed / plain passwords, {mode}: "
               f"{hashed.requests_per_second / plain.requests_per_second:.2f}")
+    for mode, goal in (("keep-alive", 0.30), ("close", 0.5)):
+        peer = results.get(f"nginx TLS, {mode}")
+        if peer:
+            ours = results[f"chipmunk TLS, {mode}"]
+            print(f"chipmunk TLS / nginx TLS, {mode} (goal >= {goal:g}): "
+                  f"{ours.requests_per_second / peer.requests_per_second:.2f}")
     if "nginx, keep-alive" not in results:
         print("nginx is not installed: no peer, no ratios (apt-get install nginx-light)")
 
