@@ -93,3 +93,21 @@ def test_a_head_ended_by_bare_newlines_is_refused_at_once(server):
     raw = b"GET /ip HTTP/1.1\nHost: x\n" + AUTH.replace("\r\n", "\n").encode() + b"\n"
     statuses, received, closed = exchange(server, raw)
     assert statuses == [400] and closed, received
+
+
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: -5\r\n", b"Content-Length: +5\r\n", b"Content-Length: 5, 5\r\n",
+    b"Content-Length: 0x5\r\n"])
+def test_a_content_length_that_is_not_digits_is_refused_and_closed(server, framing):
+    smuggled = b"GET /ip HTTP/1.1\r\nHost: x\r\n" + AUTH.encode() + b"\r\n"
+    raw = b"POST /get/ip HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n" + smuggled
+    statuses, received, closed = exchange(server, raw)
+    assert statuses == [400] and closed, received
+    assert b"127.0.0.1" not in received
+
+
+def test_transfer_encoding_in_http_1_0_is_refused_and_closed(server):
+    raw = (b"POST /set HTTP/1.0\r\nHost: x\r\nConnection: Keep-Alive\r\n"
+           b"Transfer-Encoding: chunked\r\n" + AUTH.encode() + b"\r\n" + chunked(b"hello"))
+    statuses, received, closed = exchange(server, raw)
+    assert statuses == [400] and closed, received

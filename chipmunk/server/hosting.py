@@ -136,6 +136,24 @@ def tls_adapter(settings: ServerSettings) -> BuiltinSSLAdapter | None:
     return adapter
 
 
+def framing_problem(headers: dict[bytes, bytes], protocol: str) -> str | None:
+    """Why a request's body length is ambiguous (RFC 9112 6), or None.
+
+    cheroot takes ``int()`` of Content-Length, so ``-5`` passed and the body
+    was then read as the next request; it ignores Transfer-Encoding in
+    HTTP/1.0, with the same result.
+    """
+    length = headers.get(b"Content-Length")
+    if length is not None and not length.isdigit():
+        return "Content-Length must be digits"
+    if b"Transfer-Encoding" in headers:
+        if length is not None:
+            return "Content-Length and Transfer-Encoding together"
+        if protocol != "HTTP/1.1":
+            return "Transfer-Encoding in an HTTP/1.0 request"
+    return None
+
+
 class FramedRequest(cheroot_server.HTTPRequest):
     """cheroot's request, with every body read before the app answers.
 
@@ -147,15 +165,15 @@ class FramedRequest(cheroot_server.HTTPRequest):
     then go to the wrong users.  Here a chunked body is read whole (at most
     ``max_body_size``) before the app runs, and handed to it as a plain
     body; one too large is 413, a malformed one 400, and either closes the
-    connection.  A request with both ``Content-Length`` and
-    ``Transfer-Encoding`` is ambiguous framing (RFC 9112 6.3): 400, closed.
+    connection.  Ambiguous framing (:func:`framing_problem`) is 400, closed.
     """
 
     def read_request_headers(self) -> bool:
         if not super().read_request_headers():
             return False
-        if b"Transfer-Encoding" in self.inheaders and b"Content-Length" in self.inheaders:
-            self._refuse("400 Bad Request", "Content-Length and Transfer-Encoding together")
+        problem = framing_problem(self.inheaders, self.response_protocol)
+        if problem:
+            self._refuse("400 Bad Request", problem)
             return False
         return True
 
