@@ -134,3 +134,21 @@ def test_one_address_may_hold_at_most_max_connections_per_client(tmp_path, start
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_head_sent_one_byte_per_segment_is_closed_early(server):
+    """Each look copies all that is buffered: 64 looks, then 408, long before the deadline."""
+    with connect(server) as fragmented:
+        fragmented.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        started = time.monotonic()
+        sent = 0
+        for byte in HEAD[:400]:  # never the whole head
+            try:
+                fragmented.send(bytes([byte]))
+            except OSError:
+                break
+            sent += 1
+            time.sleep(0.003)
+        waited, received = closed_after(fragmented, WAIT)
+    assert received.startswith(b"HTTP/1.1 408 "), received
+    assert sent < 400 and time.monotonic() - started < 2.5, "closed before the header deadline"

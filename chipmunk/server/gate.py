@@ -16,7 +16,8 @@ above what is already buffered, so the selector wakes only when more data
 arrives, never in a busy loop.  The head must be complete within
 ``header_timeout`` of the first wait (for a new connection: of its accept),
 the body within ``body_timeout`` after that -- total deadlines, not per
-byte -- else the connection gets 408 and is closed.
+byte -- else the connection gets 408 and is closed, as is one that needs
+more than ``MAX_LOOKS`` looks (a request sent a byte per segment).
 
 Written here because no Debian-packaged HTTP server library offers this on
 top of cheroot; the parsing is only what framing needs (where the head ends,
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
                   b"Connection: close\r\n\r\n")
+#: Each look copies what is buffered so far: a request sent one byte per
+#: segment would cost quadratic copying.  Real clients send a request in one
+#: or a few segments; one needing more looks than this is closed (408).
+MAX_LOOKS = 64
 
 
 @dataclass
@@ -52,6 +57,7 @@ class _Waiting:
     head_complete: bool
     #: SO_RCVLOWAT was raised above its default of 1
     low_water_raised: bool = False
+    looks: int = 1
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,6 @@ class RequestGate:
         #: held while the wake-up pipe is written to or closed
         self._pipe_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        #: connections closed at a deadline (for logs and metrics)
-        self.expired = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="request gate", daemon=True)
@@ -237,6 +241,10 @@ class RequestGate:
 
     def _more_data(self, fd: int) -> None:
         waiting = self._waiting[fd]
+        waiting.looks += 1
+        if waiting.looks > MAX_LOOKS:
+            self._close_waiting(fd)
+            return
         look = self._look(waiting.conn)
         if look.drop:
             self._release(fd)
@@ -276,15 +284,18 @@ class RequestGate:
     def _expire(self) -> None:
         now = self.clock()
         for fd in [fd for fd, waiting in self._waiting.items() if waiting.deadline <= now]:
-            conn = self._waiting[fd].conn
-            self._release(fd)
-            self.expired += 1
-            if not isinstance(conn.socket, ssl.SSLSocket):  # no TLS session to answer in
-                try:
-                    conn.socket.send(TIMEOUT_ANSWER, socket.MSG_DONTWAIT)
-                except OSError:
-                    pass
-            conn.close()
+            self._close_waiting(fd)
+
+    def _close_waiting(self, fd: int) -> None:
+        """408 (where there is no TLS session to answer in) and close."""
+        conn = self._waiting[fd].conn
+        self._release(fd)
+        if not isinstance(conn.socket, ssl.SSLSocket):
+            try:
+                conn.socket.send(TIMEOUT_ANSWER, socket.MSG_DONTWAIT)
+            except OSError:
+                pass
+        conn.close()
 
     def _wake(self) -> bool:
         """Wake the gate's thread; False once the gate has stopped."""
@@ -336,8 +347,6 @@ class ClientConnections:
         self.limit = limit
         self._open: dict[str, dict[int, Any]] = {}
         self._lock = threading.Lock()
-        #: connections refused for being over the limit
-        self.refused = 0
 
     def admit(self, conn: Any) -> bool:
         address = getattr(conn, "remote_addr", None)
@@ -351,7 +360,6 @@ class ClientConnections:
                 for key in [key for key, other in known.items() if _hung_up(other)]:
                     del known[key]
             if len(known) >= self.limit:
-                self.refused += 1
                 return False
             known[id(conn)] = conn
             return True
