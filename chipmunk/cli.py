@@ -15,6 +15,14 @@ from collections.abc import Callable, Iterable
 
 from . import __version__
 from .config import ConfigError
+from .errors import (
+    CredentialsRefused,
+    Misconfigured,
+    PermanentError,
+    RefusedByService,
+    TemporaryError,
+    UntrustedPeer,
+)
 from .logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,25 @@ SEVERITY = (ExitCode.CONFIG, ExitCode.NOPERM, ExitCode.UNAVAILABLE, ExitCode.SOF
 def worst_exit_code(codes: Iterable[int]) -> ExitCode:
     present = set(codes)
     return next((code for code in SEVERITY if code in present), ExitCode.OK)
+
+
+#: the kind of failure -> how a run ends; the most specific class wins
+FAILURE_EXIT_CODES: dict[type[Exception], ExitCode] = {
+    TemporaryError: ExitCode.TEMPFAIL,
+    Misconfigured: ExitCode.CONFIG,
+    CredentialsRefused: ExitCode.NOPERM,
+    RefusedByService: ExitCode.NOPERM,
+    UntrustedPeer: ExitCode.UNAVAILABLE,
+    PermanentError: ExitCode.NOPERM,
+}
+
+
+def exit_code_for(error: Exception) -> ExitCode:
+    """The exit code a failure ends a run with (70 for anything unforeseen)."""
+    for cls in type(error).__mro__:
+        if cls in FAILURE_EXIT_CODES:
+            return FAILURE_EXIT_CODES[cls]
+    return ExitCode.SOFTWARE
 
 
 def base_parser(prog: str, description: str, default_config: str) -> argparse.ArgumentParser:

@@ -66,6 +66,8 @@ class Option:
     come from ``<key>_file = PATH`` or from the systemd credential
     ``$CREDENTIALS_DIRECTORY/<section>.<key>`` (section in lower case), and
     is never shown.  A DEPRECATED or OBSOLETE key warns with ``note``.
+    ``aliases`` are older spellings of the key that existing files use: they
+    are read as the key (giving both is an error).
     """
 
     key: str
@@ -78,6 +80,11 @@ class Option:
     lifecycle: Lifecycle = Lifecycle.CURRENT
     note: str = ""
     attribute: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (self.key, *self.aliases)
 
     @property
     def field_name(self) -> str:
@@ -109,7 +116,8 @@ class Section:
     example: str = ""
 
     def option(self, key: str) -> Option | None:
-        return next((option for option in self.options if option.key == key), None)
+        """The option spelled ``key`` (its name or an alias)."""
+        return next((option for option in self.options if key in option.spellings), None)
 
     def credential_name(self, option: Option) -> str:
         return f"{self.name.lower()}.{option.key}"
@@ -191,22 +199,22 @@ class Schema:
         return parser
 
     def convert(self, parser: configparser.ConfigParser, path: str,
-                unused_sections: Iterable[str] = ()) -> LoadedConfig:
-        """Validate and convert; ``unused_sections`` are checked for unknown
-        keys but their values are neither converted nor required."""
-        unused = set(unused_sections)
+                ignored_sections: Callable[[str], bool] = lambda name: False) -> LoadedConfig:
+        """Validate and convert.  A section the schema does not declare is an
+        error unless ``ignored_sections(name)`` says it may stay unread (the
+        section of a provider the config does not use)."""
         warnings: list[str] = []
         for name in parser.sections():
             section = self.sections.get(name)
             if section is None:
+                if ignored_sections(name):
+                    continue
                 raise ConfigError(path, "unknown section (known: "
                                   + ", ".join(f"[{s}]" for s in self.sections) + ")", name)
             if not section.free_form:
                 warnings += self._check_keys(parser, path, section)
         values: dict[tuple[str, str], Any] = {}
         for section in self.sections.values():
-            if section.name in unused:
-                continue
             for option in section.options:
                 if option.in_use:
                     values[(section.name, option.key)] = self._value_or_secret(
@@ -227,7 +235,8 @@ class Schema:
                 secret = section.option(key[:-5])
                 option = secret if secret is not None and secret.secret else None
             if option is None:
-                known = sorted(o.key for o in section.options)
+                known = sorted(spelling for o in section.options for spelling in
+                               (*o.spellings, *(f"{o.key}_file",) * o.secret))
                 raise ConfigError(path, "unknown key (known: " + ", ".join(known) + ")",
                                   section.name, key, raw)
             if option.lifecycle is Lifecycle.OBSOLETE:
@@ -320,10 +329,22 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def _given(parser: configparser.ConfigParser, path: str, section: str,
+           option: Option) -> tuple[str, str | None]:
+    """(the spelling used, its raw value) -- the key itself when absent."""
+    given = [key for key in option.spellings if parser.has_option(section, key)]
+    if len(given) > 1:
+        raise ConfigError(path, f"{' and '.join(given)} mean the same; give one",
+                          section, given[-1])
+    key = given[0] if given else option.key
+    return key, parser.get(section, key, fallback=None)
+
+
 def _value(parser: configparser.ConfigParser, path: str, section: str, option: Option,
            raw: str | None = None) -> Any:
+    key = option.key
     if raw is None:
-        raw = parser.get(section, option.key, fallback=None)
+        key, raw = _given(parser, path, section, option)
     if raw is None:
         if option.default_factory is not None:
             return option.default_factory()
@@ -334,7 +355,7 @@ def _value(parser: configparser.ConfigParser, path: str, section: str, option: O
         return option.convert(raw)
     except ValueError as error:
         shown = SECRET_MASK if option.secret else raw
-        raise ConfigError(path, str(error), section, option.key, shown) from None
+        raise ConfigError(path, str(error), section, key, shown) from None
 
 
 def read_config_text(path: str | os.PathLike) -> str:

@@ -17,8 +17,7 @@ from urllib.parse import urlsplit
 import requests
 
 from . import __version__
-from .cli import ExitCode
-from .errors import PermanentError, TemporaryError
+from .errors import CredentialsRefused, TemporaryError, UntrustedPeer
 
 USER_AGENT = f"chipmunk/{__version__} (dynamic DNS client)"
 DetailFn = Callable[[requests.Response], str]
@@ -68,9 +67,8 @@ class HTTPClient:
                                             verify=self.verify, allow_redirects=False,
                                             **kwargs)
         except requests.exceptions.SSLError as error:
-            raise PermanentError(f"{service}: TLS verification of {host} failed "
-                                 f"({_reason(error)}){self.tls_hint}",
-                                 ExitCode.UNAVAILABLE) from None
+            raise UntrustedPeer(f"{service}: TLS verification of {host} failed "
+                                f"({_reason(error)}){self.tls_hint}") from None
         except requests.Timeout:
             raise TemporaryError(f"{service}: no answer from {host} within "
                                  f"{self.timeout:g}s") from None
@@ -85,8 +83,8 @@ class HTTPClient:
             raise TemporaryError(f"{service}: {host} answered {response.status_code}: "
                                  f"{detail(response)}")
         if response.status_code in (401, 403):
-            raise PermanentError(f"{service}: credentials refused "
-                                 f"({response.status_code}): {detail(response)}")
+            raise CredentialsRefused(f"{service}: credentials refused "
+                                     f"({response.status_code}): {detail(response)}")
         return response
 
     def close(self) -> None:

@@ -38,7 +38,7 @@ def test_original_file_loads_with_deprecations_warned(tmp_path):
     assert settings.interval == 300 and settings.providers == ("linode",)
     linode = settings.provider_values["linode"]
     assert linode["endpoint"] == "https://api.linode.com/v4", "v3-era root means v4"
-    assert (linode["host"], linode["domain"]) == ("myhouse", "cooldomain.com")
+    assert (linode["host"], linode["zone"]) == (("myhouse",), "cooldomain.com"), "domain is zone"
     warnings = "\n".join(settings.warnings)
     assert "[Global] daemonize is deprecated" in warnings
     assert "[Daemon] pidfile is deprecated" in warnings
@@ -83,14 +83,19 @@ def test_schemeless_endpoint_means_http_and_warns_off_loopback(tmp_path):
      "tls_verify = '/nonexistent/ca.pem': expected yes, no, or the path of a CA file"),
     (MINIMAL + "[Daemon]\ninterval = soon\n", "[Daemon] interval = 'soon': expected a "
      "duration"),
-    (MINIMAL + "[dDNS]\nprovider = godaddy\n", "[dDNS] provider = 'godaddy': unknown "
-     "provider 'godaddy' (available: cloudflare, dyndns2, hostsfile, linode, rfc2136)"),
+    (MINIMAL + "[dDNS]\nprovider = nosuchdns\n", "[dDNS] provider = 'nosuchdns': unknown "
+     "provider 'nosuchdns' (built in: cloudflare, command, dyndns2, hostsfile, linode, "
+     "rfc2136; chipmunk-client providers lists them all"),
     (MINIMAL + "[dDNS]\nprovider = linode\n[linode]\ndomain = example.org\n",
      "[linode] api_key: required key is missing"),
     (MINIMAL + "[dDNS]\nprovider = linode\n[linode]\napi_key = k\ndomain = x\nttl = -1\n",
-     "[linode] ttl = '-1': expected a number from 0 to 2419200"),
-    (MINIMAL + "[linode]\napi_kee = x\n", "[linode] api_kee = 'x': unknown key"),
-    (MINIMAL + "[godaddy]\n", "[godaddy]: unknown section"),
+     "[linode] ttl = '-1': expected a number from 0 to 2147483647"),
+    (MINIMAL + "[dDNS]\nprovider = linode\n[linode]\napi_kee = x\n",
+     "[linode] api_kee = 'x': unknown key (known: api_key, api_key_file, create, domain, "
+     "endpoint, host, record_types, ttl, zone)"),
+    (MINIMAL + "[dDNS]\nprovider = linode\n[linode]\napi_key = k\nzone = x\ndomain = x\n",
+     "[linode] domain: zone and domain mean the same; give one"),
+    (MINIMAL + "[nosuchdns]\n", "[nosuchdns]: unknown section"),
     (MINIMAL + "password_file = /x\n", "give password or password_file, not both"),
 ])
 def test_errors_name_file_section_key_and_value(tmp_path, text, words):
@@ -146,8 +151,8 @@ def test_effective_settings_mask_every_secret(tmp_path):
     shown.read_string(effective_settings(settings))
     assert shown["ChipmunkAPIServer"]["password"] == "********"
     assert shown["linode"]["api_key"] == "********"
-    assert shown["hostsfile"]["names"] == "a, b"
-    assert shown["linode"]["domain"] == "d.org"
+    assert shown["hostsfile"]["host"] == "a, b", "names is the old spelling of host"
+    assert shown["linode"]["zone"] == "d.org", "domain is the old spelling of zone"
     assert shown.sections() == ["Global", "ChipmunkAPIServer", "Daemon", "dDNS", "linode",
                                 "hostsfile"]
 

@@ -286,7 +286,7 @@ def test_check_prints_effective_settings_with_secrets_masked(write_config):
     assert "password = ********" in result.stdout
     assert "s3cr3t-token" not in result.stdout + result.stderr
     assert "wonderland" not in result.stdout + result.stderr
-    assert "domain = example.org" in result.stdout
+    assert "zone = example.org" in result.stdout
 
 
 def test_mixed_providers_fail_and_succeed_per_record(tmp_path, chipmunk_server, linode):

@@ -75,7 +75,7 @@ def test_nochg_is_success(tmp_path, chipmunk_server, dyndns):
 
 @pytest.mark.parametrize("answer, code", [
     ("badauth", 77), ("!donator", 77), ("abuse", 77), ("notfqdn", 78), ("nohost", 78),
-    ("numhost", 78), ("badagent", 69),
+    ("numhost", 78), ("badagent", 77),
 ])
 def test_answers_that_stop_the_record(tmp_path, chipmunk_server, dyndns, answer, code):
     dyndns.answers.append(answer)

@@ -29,7 +29,7 @@ def test_ipv6_line_is_its_own(tmp_path):
     (tmp_path / "hosts").write_text(OTHERS + "198.51.100.4 home.lan home\n")
     hosts = provider(tmp_path)
     record = Record("hostsfile", "home.lan home", "AAAA")
-    assert hosts.read(record) == "2001:db8::7"
+    assert hosts.read(record).address == "2001:db8::7"
     hosts.update(record, "2001:db8::8")
     assert (tmp_path / "hosts").read_text() == OTHERS.replace("::7", "::8") + \
         "198.51.100.4 home.lan home\n"

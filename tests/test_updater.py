@@ -15,8 +15,8 @@ from chipmunk.client.discovery import Discovered
 from chipmunk.client.settings import load_settings
 from chipmunk.client.state import RecordResult, StateStore
 from chipmunk.client.updater import Updater
-from chipmunk.errors import PermanentError, TemporaryError, UpdateError
-from chipmunk.providers import DNSProvider, Record
+from chipmunk.errors import CredentialsRefused, Misconfigured, TemporaryError, UpdateError
+from chipmunk.providers import Current, DNSProvider, Record
 from helpers import client_config
 
 HOUR = 3600.0
@@ -36,10 +36,10 @@ class FakeProvider(DNSProvider):
     def names(self) -> list[str]:
         return ["home.example.org"]
 
-    def read(self, record: Record) -> str | None:
-        return self.records.get(record.rtype)
+    def read(self, record: Record) -> Current:
+        return Current(self.records.get(record.rtype))
 
-    def write(self, record: Record, address: str, exists: bool) -> None:
+    def write(self, record: Record, address: str, current: Current) -> None:
         if self.fail_with is not None:
             raise self.fail_with
         self.records[record.rtype] = address
@@ -130,7 +130,7 @@ def test_a_temporary_failure_is_retried_next_cycle_unless_told_to_wait(world):
 
 
 def test_needs_attention_waits_for_the_provider_section_to_change(world, tmp_path):
-    world.provider.fail_with = PermanentError("token refused")
+    world.provider.fail_with = CredentialsRefused("token refused")
     assert world.updater.cycle().exit_code == ExitCode.NOPERM
     world.provider.fail_with = None
     world.now += HOUR
@@ -161,5 +161,5 @@ def test_a_dry_run_writes_nothing_and_remembers_nothing(world):
 def test_the_worst_outcome_decides_the_exit_code(world):
     world.addresses = {"A": "192.0.2.1", "AAAA": "2001:db8::1"}
     world.errors = [TemporaryError("server timeout")]
-    world.provider.fail_with = PermanentError("refused", ExitCode.CONFIG)
+    world.provider.fail_with = Misconfigured("refused")
     assert world.updater.cycle().exit_code == ExitCode.CONFIG

@@ -12,8 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from ..cli import ExitCode
-from ..errors import PermanentError, TemporaryError, UpdateError
+from ..errors import CredentialsRefused, Misconfigured, TemporaryError, UpdateError
 from ..http import HTTPClient, short_body
 from .local_ipv6 import stable_ipv6
 from .settings import ClientSettings
@@ -38,15 +37,12 @@ def discover(settings: ClientSettings, web: HTTPClient, endpoint: str | None = N
     url = (endpoint or settings.endpoint) + PATHS[method]
     try:
         response = web.request("POST" if method == "set" else "GET", url, "chipmunk server")
-    except PermanentError as error:
-        if error.exit_code == ExitCode.NOPERM:
-            raise PermanentError(f"{error} (check [ChipmunkAPIServer] username and "
-                                 "password)") from None
-        raise
+    except CredentialsRefused as error:
+        raise error.with_hint(" (check [ChipmunkAPIServer] username and password)") \
+            from None
     if 400 <= response.status_code < 500:
-        raise PermanentError(f"chipmunk server: {url} answered {response.status_code}: "
-                             f"{short_body(response)} (check [ChipmunkAPIServer] endpoint)",
-                             ExitCode.CONFIG)
+        raise Misconfigured(f"chipmunk server: {url} answered {response.status_code}: "
+                            f"{short_body(response)} (check [ChipmunkAPIServer] endpoint)")
     if response.status_code != 200:
         raise TemporaryError(f"chipmunk server: {url} answered {response.status_code}: "
                              f"{short_body(response)}")
@@ -90,10 +86,9 @@ def discover_all(settings: ClientSettings, web: HTTPClient) -> Discovered:
             found.errors.append(error)
         else:
             if address.version != 6:
-                found.errors.append(PermanentError(
+                found.errors.append(Misconfigured(
                     f"chipmunk server: endpoint6 {settings.endpoint6} was reached over "
-                    f"IPv4 (it answered {address}); give it an IPv6-only name or address",
-                    ExitCode.CONFIG))
+                    f"IPv4 (it answered {address}); give it an IPv6-only name or address"))
             else:
                 found.addresses["AAAA"] = str(address)
     elif source.startswith("interface:"):

@@ -3,8 +3,9 @@
 The original client INI (``[Global]``, ``[ChipmunkAPIServer]``,
 ``[Daemon]``, ``[dDNS]``, ``[linode]``) loads unchanged; its obsolete keys
 (``daemonize``, ``pidfile``, ``logfile``) are accepted with a warning.  Each
-provider declares its own section's keys; a provider's section is only
-required and converted when ``[dDNS] provider`` lists it.
+provider declares its own section's keys.  Only the providers ``[dDNS]
+provider`` lists are imported, and only their sections are read; the section
+of another known provider may stay in the file, unread.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from ..converters import (
     to_optional_path,
     url,
 )
-from ..providers import available, provider_class
+from ..providers import BUILTIN, ProviderLoadError, is_known, provider_class, unknown_message
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/client.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk-client"
@@ -58,15 +59,6 @@ def to_ipv6_source(text: str) -> str:
     raise ValueError("expected server, none or interface:NAME (e.g. interface:eth0)")
 
 
-def record_type(text: str) -> str:
-    if text.upper() not in ("A", "AAAA"):
-        raise ValueError(f"{text!r}: expected A, AAAA, or A, AAAA")
-    return text.upper()
-
-
-to_record_types = list_of(record_type, "record types (A, AAAA)")
-
-
 def to_tls_verify(text: str) -> bool | str:
     """yes, no, or the path of a CA bundle in PEM format."""
     value = text.strip()
@@ -78,9 +70,8 @@ def to_tls_verify(text: str) -> bool | str:
 
 
 def provider_name(name: str) -> str:
-    if name not in available():
-        raise ValueError(f"unknown provider {name!r} (available: "
-                         f"{', '.join(sorted(available()))})")
+    if not is_known(name):
+        raise ValueError(unknown_message(name))
     return name
 
 
@@ -141,21 +132,23 @@ BASE_SECTIONS = (
     Section("dDNS", (
         Option("provider", to_provider_names, "", attribute="providers", help=(
             "DNS providers to update, comma-separated; each has a section of its\n"
-            f"own below.  Built in: {', '.join(sorted(available()))}.")),
+            f"own below.  Built in: {', '.join(sorted(BUILTIN))}; any DNS API\n"
+            "dns-lexicon knows works too (chipmunk-client providers lists them).")),
     ), help="Which DNS providers to update."),
 )
-#: every provider's section also has these
-PROVIDER_OPTIONS = (
-    Option("record_types", to_record_types, "A", help=(
-        "Which records to keep: A (IPv4), AAAA (IPv6), or A, AAAA.")),
-)
 
 
-def build_schema() -> Schema:
-    """The base sections plus every registered provider's section."""
-    return Schema([*BASE_SECTIONS, *(Section(name, (*provider_class(name).options,
-                                                    *PROVIDER_OPTIONS))
-                                     for name in available())])
+def provider_section(name: str) -> Section:
+    """A provider's section, declared by its class (imported now)."""
+    cls = provider_class(name)
+    return Section(name, cls.section_options(), help=cls.summary())
+
+
+def build_schema(providers: tuple[str, ...] | None = None) -> Schema:
+    """The base sections plus the sections of ``providers`` (default: the
+    built-in ones, for the sample config and the manual page)."""
+    names = tuple(BUILTIN) if providers is None else providers
+    return Schema([*BASE_SECTIONS, *(provider_section(name) for name in names)])
 
 
 @dataclass(frozen=True)
@@ -195,11 +188,13 @@ STATIC_SECTIONS = tuple(section.name for section in BASE_SECTIONS)
 def load_settings(path: str | os.PathLike) -> ClientSettings:
     """Load and validate the client config; raise ConfigError on any fault."""
     path = str(path)
-    schema = build_schema()
-    parser = schema.read(path)
+    parser = Schema(BASE_SECTIONS).read(path)
     listed = _listed_providers(parser, path)
-    unused = [name for name in available() if name not in listed]
-    loaded = schema.convert(parser, path, unused_sections=unused)
+    try:
+        schema = build_schema(listed)
+    except ProviderLoadError as error:
+        raise ConfigError(path, str(error), "dDNS", "provider") from None
+    loaded = schema.convert(parser, path, ignored_sections=is_known)
     warnings = list(loaded.warnings)
     server, daemon = loaded.section("ChipmunkAPIServer"), loaded.section("Daemon")
     for key in ("endpoint", "endpoint6"):
@@ -251,8 +246,8 @@ def effective_settings(settings: ClientSettings) -> str:
         if section.name in settings.provider_values:
             return settings.provider_values[section.name][option.key]
         return getattr(settings, option.field_name)
-    return build_schema().render_effective(settings.path, value,
-                                           [*STATIC_SECTIONS, *settings.providers])
+    return build_schema(settings.providers).render_effective(
+        settings.path, value, [*STATIC_SECTIONS, *settings.providers])
 
 
 def render_sample() -> str:

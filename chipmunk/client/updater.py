@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ..cli import ExitCode, worst_exit_code
-from ..errors import PermanentError, TemporaryError
+from ..cli import ExitCode, exit_code_for, worst_exit_code
+from ..config import ConfigError
+from ..errors import PermanentError, TemporaryError, UpdateError
 from ..events import Event, log_event
 from ..http import HTTPClient
 from ..providers import Change, DNSProvider, Record, provider_class
@@ -57,6 +58,21 @@ def due_reason(record: RecordState, address: str, now: float, max_interval: floa
     return None
 
 
+def start_providers(settings: ClientSettings) -> dict[str, DNSProvider]:
+    """The providers the config names, built; a provider that refuses its
+    section (a lexicon option it needs, dnspython missing) is a config error."""
+    started: dict[str, DNSProvider] = {}
+    for name in settings.providers:
+        try:
+            started[name] = provider_class(name)(settings.provider_values[name],
+                                                 settings.timeout)
+        except UpdateError as error:
+            for provider in started.values():
+                provider.close()
+            raise ConfigError(settings.path, str(error), name) from None
+    return started
+
+
 class Updater:
     """Holds the providers and the server connection for one loaded config."""
 
@@ -71,9 +87,8 @@ class Updater:
         self.clock = clock
         self.discover = discover
         self.web = server_client(settings)
-        self.providers: dict[str, DNSProvider] = dict(providers) if providers is not None else {
-            name: provider_class(name)(settings.provider_values[name], settings.timeout)
-            for name in settings.providers}
+        self.providers: dict[str, DNSProvider] = dict(providers) if providers is not None \
+            else start_providers(settings)
 
     def close(self) -> None:
         self.web.close()
@@ -100,7 +115,7 @@ class Updater:
             log.error("cannot learn the public address: %s", error)
         state.checked_at = now
         state.last_error = "; ".join(str(error) for error in found.errors) or None
-        codes = [error.exit_code for error in found.errors]
+        codes = [exit_code_for(error) for error in found.errors]
         temporary = any(error.temporary for error in found.errors)
         retry_after = max((getattr(e, "retry_after", None) or 0.0 for e in found.errors),
                           default=0.0) or None
@@ -140,19 +155,21 @@ class Updater:
                 continue
             log.debug("updating %s: %s", record.key, reason)
             try:
-                outcome = provider.update(record, address, dry_run, force)
+                outcome = provider.update(record, address, dry_run, force,
+                                          last_written=saved.address)
             except TemporaryError as error:
                 temporary = True
-                codes.append(error.exit_code)
+                codes.append(exit_code_for(error))
                 if error.retry_after:
                     retry_after = max(retry_after or 0.0, error.retry_after)
                 if not dry_run:
                     _failed(saved, now, str(error), error.retry_after)
                 continue
             except PermanentError as error:
-                codes.append(error.exit_code)
+                code = exit_code_for(error)
+                codes.append(code)
                 if not dry_run:
-                    _needs_attention(saved, now, str(error), fingerprint, error.exit_code)
+                    _needs_attention(saved, now, str(error), fingerprint, code)
                 log.error("%s needs attention: not retried until [%s] changes "
                           "(or chipmunk-client once --force)", record.key, record.provider)
                 continue

@@ -11,23 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cli import ExitCode
 from ..config import Option
 from ..converters import list_of, to_nonempty_text, url
-from ..errors import PermanentError, TemporaryError
+from ..errors import CredentialsRefused, Misconfigured, RefusedByService, TemporaryError
 from ..http import HTTPClient, short_body
-from . import DNSProvider, Record
+from .base import Current, DNSProvider, Record
 
 SERVER_TROUBLE_RETRY = 1800.0
-#: answer code -> (exit code, what to do)
+#: answer code -> (what kind of failure, what it means)
 STOP = {
-    "badauth": (ExitCode.NOPERM, "the username or password is wrong"),
-    "!donator": (ExitCode.NOPERM, "the account lacks a paid feature this update needs"),
-    "abuse": (ExitCode.NOPERM, "the service blocked this hostname for abuse; see its website"),
-    "notfqdn": (ExitCode.CONFIG, "the hostname is not a fully qualified domain name"),
-    "nohost": (ExitCode.CONFIG, "the hostname does not exist in this account"),
-    "numhost": (ExitCode.CONFIG, "too many hostnames in one update"),
-    "badagent": (ExitCode.UNAVAILABLE, "the service refuses this client (User-Agent)"),
+    "badauth": (CredentialsRefused, "the username or password is wrong"),
+    "!donator": (RefusedByService, "the account lacks a paid feature this update needs"),
+    "abuse": (RefusedByService, "the service blocked this hostname for abuse; see its "
+              "website"),
+    "notfqdn": (Misconfigured, "the hostname is not a fully qualified domain name"),
+    "nohost": (Misconfigured, "the hostname does not exist in this account"),
+    "numhost": (Misconfigured, "too many hostnames in one update"),
+    "badagent": (RefusedByService, "the service refuses this client (User-Agent)"),
 }
 
 
@@ -46,13 +46,13 @@ class DynDNS2Provider(DNSProvider):
     name = "dyndns2"
     readable = False
     options = (
+        Option("host", to_hostnames, None, aliases=("hostname",), help=(
+            "Host names to update, comma-separated.")),
         Option("server", to_base_url, None, help=(
             "The service's base URL; /nic/update is appended.")),
         Option("username", to_nonempty_text, None, help="Your user name."),
         Option("password", to_nonempty_text, None, secret=True, help=(
             "Your password or update key.")),
-        Option("hostname", to_hostnames, None, help=(
-            "Host names to update, comma-separated.")),
     )
 
     def __init__(self, values: dict[str, Any], timeout: float) -> None:
@@ -60,13 +60,10 @@ class DynDNS2Provider(DNSProvider):
         self.web = HTTPClient(timeout)
         self.web.session.auth = (values["username"], values["password"])
 
-    def names(self) -> list[str]:
-        return list(self.values["hostname"])
-
     def close(self) -> None:
         self.web.close()
 
-    def write(self, record: Record, address: str, exists: bool) -> None:
+    def write(self, record: Record, address: str, current: Current) -> None:
         field = "myip" if record.rtype == "A" else "myipv6"
         response = self.web.request("GET", f"{self.values['server']}/nic/update",
                                     "dyndns2", params={"hostname": record.name,
@@ -76,8 +73,8 @@ class DynDNS2Provider(DNSProvider):
         if response.status_code == 200 and code in ("good", "nochg"):
             return
         if code in STOP:
-            exit_code, meaning = STOP[code]
-            raise PermanentError(f"dyndns2: {record.name}: {code}: {meaning}", exit_code)
+            kind, meaning = STOP[code]
+            raise kind(f"dyndns2: {record.name}: {code}: {meaning}")
         if code in ("dnserr", "911"):
             raise TemporaryError(f"dyndns2: {record.name}: {code}: trouble at the "
                                  "service; retrying in 30 minutes",

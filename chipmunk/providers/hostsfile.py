@@ -1,9 +1,12 @@
 """A hosts-format file: ``ADDR name...`` lines for dnsmasq ``addn-hosts``,
 Pi-hole, unbound or an /etc/hosts fragment.
 
-The line that carries exactly our names with an address of the record's
-family is ours; every other line (comments, other hosts, the other family)
-is kept as it was.  The file is replaced atomically.
+The client keeps one line for all of ``host``'s names (``ADDR a b``); a
+record name given at call time (the server's hostnames) gets a line of its
+own.  The line that carries exactly the record's names with an address of
+the record's family is ours; every other line (comments, other hosts, the
+other family) is kept as it was.  The file is replaced atomically.  The
+original key ``names`` still works.
 """
 from __future__ import annotations
 
@@ -12,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ..atomicfile import write_atomic
-from ..cli import ExitCode
 from ..config import Option
 from ..converters import list_of, to_path
-from ..errors import PermanentError
-from . import DNSProvider, Record
+from ..errors import Misconfigured
+from .base import Current, DNSProvider, Record
 
 
 def host_name(name: str) -> str:
@@ -40,17 +42,16 @@ class HostsFileProvider(DNSProvider):
     options = (
         Option("path", to_path, None, help=(
             "The hosts-format file to keep (created when missing).")),
-        Option("names", to_names, None, help=(
-            "Names that get the address, space-separated: home.lan home")),
+        Option("host", to_names, None, aliases=("names",), help=(
+            "Names that get the address, on one line: home.lan home")),
     )
 
     def __init__(self, values: dict[str, Any], timeout: float) -> None:
         super().__init__(values, timeout)
         self.path: Path = values["path"]
-        self.hostnames: tuple[str, ...] = values["names"]
 
     def names(self) -> list[str]:
-        return [" ".join(self.hostnames)]
+        return [" ".join(self.values["host"])]
 
     def _lines(self) -> list[str]:
         try:
@@ -58,25 +59,25 @@ class HostsFileProvider(DNSProvider):
         except FileNotFoundError:
             return []
         except (OSError, UnicodeDecodeError) as error:
-            raise PermanentError(f"hostsfile: cannot read {self.path}: {error}",
-                                 ExitCode.CONFIG) from None
+            raise Misconfigured(f"hostsfile: cannot read {self.path}: {error}") from None
 
-    def _is_ours(self, line: str, rtype: str) -> bool:
+    @staticmethod
+    def _is_ours(line: str, record: Record) -> bool:
         fields = line.split("#", 1)[0].split()
-        return (len(fields) > 1 and tuple(fields[1:]) == self.hostnames
-                and _family(fields[0]) == rtype)
+        return (len(fields) > 1 and fields[1:] == record.name.split()
+                and _family(fields[0]) == record.rtype)
 
-    def read(self, record: Record) -> str | None:
+    def read(self, record: Record) -> Current:
         for line in self._lines():
-            if self._is_ours(line, record.rtype):
-                return line.split()[0]
-        return None
+            if self._is_ours(line, record):
+                return Current(line.split()[0])
+        return Current(None)
 
-    def write(self, record: Record, address: str, exists: bool) -> None:
-        ours = f"{address} {' '.join(self.hostnames)}"
+    def write(self, record: Record, address: str, current: Current) -> None:
+        ours = f"{address} {record.name}"
         lines, placed = [], False
         for line in self._lines():
-            if not self._is_ours(line, record.rtype):
+            if not self._is_ours(line, record):
                 lines.append(line)
             elif not placed:  # our line keeps its place in the file
                 lines.append(ours)
@@ -87,5 +88,5 @@ class HostsFileProvider(DNSProvider):
         try:
             write_atomic(self.path, ("\n".join(lines) + "\n").encode("utf-8"), mode)
         except OSError as error:
-            raise PermanentError(f"hostsfile: cannot write {self.path}: "
-                                 f"{error.strerror or error}", ExitCode.CONFIG) from None
+            raise Misconfigured(f"hostsfile: cannot write {self.path}: "
+                                f"{error.strerror or error}") from None

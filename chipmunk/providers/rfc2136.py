@@ -5,9 +5,9 @@ sent only when it differs; the update replaces the name's whole A or AAAA
 rrset in one message.  Refusals (REFUSED, NOTAUTH, a bad key or signature)
 need a person; SERVFAIL and timeouts are temporary.
 
-dnspython is imported inside the methods: the client builds its config
-schema from every provider at start-up, and a timer run that does not use
-RFC 2136 should not pay for importing it.
+dnspython is imported inside the methods: ``chipmunk-client providers`` and
+the sample config load every built-in provider, and should not pay for
+importing it.
 """
 from __future__ import annotations
 
@@ -16,11 +16,10 @@ import binascii
 import socket
 from typing import Any
 
-from ..cli import ExitCode
 from ..config import Option
 from ..converters import bounded_int, to_nonempty_text
-from ..errors import PermanentError, TemporaryError
-from . import DNSProvider, Record, to_hosts
+from ..errors import CredentialsRefused, Misconfigured, TemporaryError
+from .base import Current, DNSProvider, Record
 
 ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1",
               "hmac-md5")
@@ -44,15 +43,13 @@ def to_base64_secret(text: str) -> str:
 
 class RFC2136Provider(DNSProvider):
     name = "rfc2136"
+    shared = ("zone", "host")
     options = (
         Option("server", to_nonempty_text, None, help=(
             "The zone's primary server (address or name) that accepts updates.")),
         Option("port", bounded_int(1, 65535), "53", help="Its DNS port."),
-        Option("zone", to_nonempty_text, None, help="The zone, e.g. example.org."),
-        Option("host", to_hosts, "@", help=(
-            "Names relative to the zone, comma-separated; @ for the apex.")),
         Option("ttl", bounded_int(0, 2147483647), "300", help=(
-            "TTL of the records it writes.")),
+            "TTL of the records it writes (an update must give one).")),
         Option("key_name", to_nonempty_text, None, help="The TSIG key's name."),
         Option("key_algorithm", to_algorithm, "hmac-sha256", help=(
             "The TSIG key's algorithm.")),
@@ -65,18 +62,9 @@ class RFC2136Provider(DNSProvider):
         try:
             import dns.name
         except ImportError:
-            raise PermanentError("rfc2136 needs dnspython (apt install python3-dnspython)",
-                                 ExitCode.CONFIG) from None
-        self.zone = dns.name.from_text(values["zone"])
-        self._names = {self._fqdn(host): host for host in values["host"]}
-
-    def _fqdn(self, host: str) -> str:
-        import dns.name
-        name = self.zone if host == "@" else dns.name.from_text(host, origin=self.zone)
-        return name.to_text(omit_final_dot=True)
-
-    def names(self) -> list[str]:
-        return list(self._names)
+            raise Misconfigured("rfc2136 needs dnspython (apt install python3-dnspython)") \
+                from None
+        self.origin = dns.name.from_text(values["zone"])
 
     def _server(self) -> str:
         try:
@@ -107,10 +95,10 @@ class RFC2136Provider(DNSProvider):
                                  f"{self.values['port']} within {self.timeout:g}s") from None
         except (dns.tsig.PeerError, dns.message.UnknownTSIGKey, dns.message.BadTSIG,
                 dns.tsig.BadSignature) as error:
-            raise PermanentError(f"rfc2136: {what}: the server refused the TSIG key "
-                                 f"{self.values['key_name']!r}: {type(error).__name__}: "
-                                 f"{error or 'check key_name, key_algorithm and key_secret'}",
-                                 ExitCode.NOPERM) from None
+            raise CredentialsRefused(
+                f"rfc2136: {what}: the server refused the TSIG key "
+                f"{self.values['key_name']!r}: {type(error).__name__}: "
+                f"{error or 'check key_name, key_algorithm and key_secret'}") from None
         except (OSError, EOFError) as error:
             raise TemporaryError(f"rfc2136: {what}: cannot reach {server} port "
                                  f"{self.values['port']}: {error}") from None
@@ -119,15 +107,14 @@ class RFC2136Provider(DNSProvider):
                 from None
         rcode = response.rcode()
         if rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH, dns.rcode.NOTZONE):
-            raise PermanentError(f"rfc2136: {what}: {dns.rcode.to_text(rcode)} from "
-                                 f"{server}: the key may not update this name, or "
-                                 f"{self.values['zone']} is not a zone it serves",
-                                 ExitCode.NOPERM)
+            raise CredentialsRefused(f"rfc2136: {what}: {dns.rcode.to_text(rcode)} from "
+                                     f"{server}: the key may not update this name, or "
+                                     f"{self.values['zone']} is not a zone it serves")
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             raise TemporaryError(f"rfc2136: {what}: {dns.rcode.to_text(rcode)} from {server}")
         return response
 
-    def read(self, record: Record) -> str | None:
+    def read(self, record: Record) -> Current:
         import dns.message
         import dns.name
         import dns.rdataclass
@@ -139,13 +126,13 @@ class RFC2136Provider(DNSProvider):
         rrset = response.get_rrset(response.answer, name, dns.rdataclass.IN,
                                    dns.rdatatype.from_text(record.rtype))
         if rrset is None:
-            return None
-        return " ".join(sorted(rdata.to_text() for rdata in rrset))
+            return Current(None)
+        return Current(" ".join(sorted(rdata.to_text() for rdata in rrset)))
 
-    def write(self, record: Record, address: str, exists: bool) -> None:
+    def write(self, record: Record, address: str, current: Current) -> None:
         import dns.name
         import dns.update
-        update = dns.update.UpdateMessage(self.zone, keyring=self._keyring())
+        update = dns.update.UpdateMessage(self.origin, keyring=self._keyring())
         update.replace(dns.name.from_text(record.name), self.values["ttl"], record.rtype,
                        address)
         self._exchange(update, f"updating {record.name} {record.rtype}")
