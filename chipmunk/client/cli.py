@@ -5,9 +5,11 @@ import argparse
 import logging
 import sys
 import time
+from collections import Counter
 
 from ..cli import ExitCode, base_parser, print_check, run_command
 from ..logs import log_warnings
+from ..providers import lexicon_adapter, provider_listing
 from . import settings as client_settings
 from .daemon import ClientDaemon
 from .settings import ClientSettings, effective_settings, load_settings
@@ -31,11 +33,14 @@ commands:
   status         the last address, each record's last update and error,
                  and when the next forced refresh is due
   sample-config  print a commented config showing every key and default
+  providers      list the DNS providers: built in, plugins, and every DNS
+                 API of dns-lexicon (when installed), with their keys
 
 exit status: 0 done (updated, or nothing to do); 69 TLS verification failed;
 75 temporary failure (network, timeout, 5xx, 429): try again later;
-77 credentials refused by the server or a provider: a person must act;
-78 configuration error
+77 refused by the server or a provider (credentials, or the service will
+not do it): a person must act; 78 configuration error (also: a zone or
+record the provider does not have)
 """
 
 
@@ -103,8 +108,20 @@ def sample_config(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def providers(args: argparse.Namespace) -> int:
+    listing = provider_listing()
+    width = max(len(row.name) for row in listing) + 2
+    for row in listing:
+        print(f"{row.name:<{width}}{row.source:<10}{row.keys}")
+    counts = Counter(row.source for row in listing)
+    print(f"# {counts['built-in']} built in, {counts['plugin']} from plugins, "
+          f"{counts['lexicon']} through dns-lexicon "
+          f"({lexicon_adapter.version() or 'not installed'})")
+    return ExitCode.OK
+
+
 COMMANDS = {"once": once, "run": run, "check": check, "status": status,
-            "sample-config": sample_config}
+            "sample-config": sample_config, "providers": providers}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="update every record even when nothing changed")
     for name, text in (("run", "the daemon"), ("check", "validate the config"),
                        ("status", "show the state"),
-                       ("sample-config", "print a commented config")):
+                       ("sample-config", "print a commented config"),
+                       ("providers", "list the DNS providers and their keys")):
         commands.add_parser(name, help=text)
     return parser
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from . import lexicon_adapter
@@ -33,6 +34,7 @@ from .base import (
 
 __all__ = ["BUILTIN", "SHARED_OPTIONS", "Change", "Current", "DNSProvider", "Outcome",
            "ProviderLoadError", "Record", "available", "is_known", "provider_class",
+           "provider_listing",
            "to_hosts", "to_record_types"]
 
 ENTRY_POINT_GROUP = "chipmunk.providers"
@@ -102,3 +104,33 @@ def provider_class(name: str) -> type[DNSProvider]:
         raise ProviderLoadError(f"provider {name!r} ({where}) breaks the provider "
                                 f"contract: {'; '.join(problems)}")
     return cls
+
+
+@dataclass(frozen=True)
+class ListedProvider:
+    name: str
+    #: built-in, plugin or lexicon
+    source: str
+    #: its section's keys, or why it cannot be loaded
+    keys: str
+
+
+def provider_listing() -> list[ListedProvider]:
+    """Every provider a config may name, loaded to show its keys (slow: this
+    imports every one of them; for ``chipmunk-client providers``)."""
+    rows = []
+    names = [*((name, "built-in") for name in sorted(BUILTIN)),
+             *((name, "plugin") for name in sorted(available()) if name not in BUILTIN),
+             *((name, "lexicon") for name in lexicon_adapter.provider_names()
+               if name not in available())]
+    for name, source in names:
+        try:
+            cls = provider_class(name)
+        except ProviderLoadError as error:
+            reason = error.__cause__ or error
+            rows.append(ListedProvider(name, source, f"(cannot be loaded: {reason})"))
+            continue
+        keys = ", ".join(option.key for option in cls.section_options()
+                         if option.in_use)
+        rows.append(ListedProvider(name, source, keys))
+    return rows

@@ -94,6 +94,16 @@ def provider_names() -> tuple[str, ...]:
                         if path.stem not in NOT_PROVIDERS))
 
 
+def version() -> str | None:
+    """The installed dns-lexicon's version, when it is installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+    try:
+        return distribution_version("dns-lexicon")
+    except PackageNotFoundError:
+        return None
+
+
 def has_provider(name: str) -> bool:
     return name in provider_names()
 
