@@ -12,6 +12,7 @@ import pytest
 from chipmunk.client import settings as client_settings
 from chipmunk.client.settings import effective_settings, load_settings
 from chipmunk.config import SECRET_MASK, ConfigError
+from chipmunk.providers import BUILTIN, provider_class
 from helpers import REPO, run_client
 
 ORIGINAL = Path(__file__).parent / "fixtures" / "original-cmclient.ini"
@@ -191,3 +192,14 @@ def test_help_explains_commands_and_exit_codes():
     for words in ("once [--dry-run] [--force]", "status", "75 temporary failure",
                   "77 credentials refused", "78 configuration error"):
         assert words in result.stdout
+
+
+def test_the_readme_table_lists_each_built_in_provider_with_its_keys():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("| provider | what it talks to |", 1)[1].split("\n\n", 1)[0]
+    rows = dict(re.findall(r"(?m)^\| `(\w+)` \| [^|]+ \| (.+) \|$", table))
+    assert set(rows) == set(BUILTIN)
+    for name, keys in rows.items():
+        listed = {re.match(r"`(\w+)`", item).group(1) for item in keys.split(", ")}
+        options = {option.key for option in provider_class(name).section_options()}
+        assert listed == options - {"record_types"}, name

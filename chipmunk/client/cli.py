@@ -38,9 +38,9 @@ commands:
 
 exit status: 0 done (updated, or nothing to do); 69 TLS verification failed;
 75 temporary failure (network, timeout, 5xx, 429): try again later;
-77 refused by the server or a provider (credentials, or the service will
-not do it): a person must act; 78 configuration error (also: a zone or
-record the provider does not have)
+77 credentials refused (or the request refused) by the server or a
+provider: a person must act; 78 configuration error (also: a zone or record
+the provider does not have)
 """
 
 
