@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from chipmunk.providers.contract import make_provider
 from helpers import child_env, run_client, write_provider_config
 from pdns import ZONE, PowerDNS
 
@@ -249,3 +250,16 @@ def test_without_lexicon_its_names_say_how_to_get_it(tmp_path, chipmunk_server):
     assert "[dDNS] provider = 'powerdns': unknown provider 'powerdns'" in result.stderr
     assert "dns-lexicon is not installed" in result.stderr
     assert "apt install python3-lexicon" in result.stderr
+
+
+def test_options_reach_lexicon_under_the_spelling_it_reads():
+    """lexicon's powerdns reads pdns-disable-notify with dashes, the rest with
+    underscores; the ttl is the configured one."""
+    provider = make_provider("powerdns", "zone = example.test\nttl = 45\nauth_token = k\n"
+                             "pdns_server = http://127.0.0.1:9/\npdns_server_id = other\n"
+                             "pdns_disable_notify = yes\n")
+    lexicon = provider.lexicon
+    assert lexicon.disable_slave_notify == "yes"
+    assert lexicon.api_endpoint == "http://127.0.0.1:9/api/v1/servers/other"
+    assert lexicon.api_key == "k" and lexicon.domain == "example.test"
+    assert lexicon._get_lexicon_option("ttl") == 45
