@@ -6,8 +6,11 @@ A reader sees the old content or the new, never a torn or empty file.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -46,3 +49,16 @@ def touch(path: str | os.PathLike) -> None:
         os.utime(fd)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive flock on ``directory`` itself: for a read, change and
+    replace of a file in it by several processes (the server's workers), with
+    no lock file left behind."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

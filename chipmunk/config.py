@@ -173,8 +173,10 @@ class Schema:
         """Parse ``path`` without converting anything yet."""
         return self.parse(read_config_text(path), str(path))
 
-    def load_text(self, text: str, path: str = "<config>") -> LoadedConfig:
-        loaded = self.convert(self.parse(text, path), path)
+    def load_text(self, text: str, path: str = "<config>",
+                  ignored_sections: Callable[[str], bool] = lambda name: False
+                  ) -> LoadedConfig:
+        loaded = self.convert(self.parse(text, path), path, ignored_sections)
         loaded.digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         return loaded
 
@@ -294,11 +296,12 @@ class Schema:
 
     def render_effective(self, path: str, value: Callable[[Section, Option], Any],
                          sections: Iterable[str],
-                         free: Mapping[str, Iterable[str]] | None = None) -> str:
+                         free: Mapping[str, Mapping[str, str | None]] | None = None
+                         ) -> str:
         """The settings in use, as a config file, every secret masked.
 
-        ``value`` gives an option's effective value; ``free`` lists the keys
-        of free-form sections (their values are secrets, never shown).
+        ``value`` gives an option's effective value; ``free`` gives the keys of
+        free-form sections with the value to show (None: a secret, masked).
         """
         lines = [f"# effective settings from {path}"]
         for name in sections:
@@ -309,7 +312,8 @@ class Schema:
                     shown = SECRET_MASK if option.secret else format_value(
                         value(section, option))
                     lines.append(f"{option.key} = {shown}".rstrip())
-            lines += [f"{key} = {SECRET_MASK}" for key in (free or {}).get(name, ())]
+            lines += [f"{key} = {SECRET_MASK if shown is None else shown}"
+                      for key, shown in (free or {}).get(name, {}).items()]
         return "\n".join(lines) + "\n"
 
 

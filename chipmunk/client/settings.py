@@ -20,14 +20,13 @@ from urllib.parse import urlsplit
 from ..config import ConfigError, Lifecycle, Option, Schema, Section
 from ..converters import (
     bounded_duration,
-    list_of,
     optional,
     to_bool,
     to_nonempty_text,
     to_optional_path,
     url,
 )
-from ..providers import BUILTIN, ProviderLoadError, is_known, provider_class, unknown_message
+from ..providers import BUILTIN, is_known, provider_schema, to_provider_names
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/client.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk-client"
@@ -67,15 +66,6 @@ def to_tls_verify(text: str) -> bool | str:
     if not Path(value).is_file():
         raise ValueError("expected yes, no, or the path of a CA file (PEM) that exists")
     return value
-
-
-def provider_name(name: str) -> str:
-    if not is_known(name):
-        raise ValueError(unknown_message(name))
-    return name
-
-
-to_provider_names = list_of(provider_name, "providers", allow_empty=True)
 
 
 BASE_SECTIONS = (
@@ -138,17 +128,11 @@ BASE_SECTIONS = (
 )
 
 
-def provider_section(name: str) -> Section:
-    """A provider's section, declared by its class (imported now)."""
-    cls = provider_class(name)
-    return Section(name, cls.section_options(), help=cls.summary())
-
-
 def build_schema(providers: tuple[str, ...] | None = None) -> Schema:
     """The base sections plus the sections of ``providers`` (default: the
     built-in ones, for the sample config and the manual page)."""
     names = tuple(BUILTIN) if providers is None else providers
-    return Schema([*BASE_SECTIONS, *(provider_section(name) for name in names)])
+    return provider_schema("<built-in>", list(BASE_SECTIONS), names, "dDNS")
 
 
 @dataclass(frozen=True)
@@ -190,10 +174,7 @@ def load_settings(path: str | os.PathLike) -> ClientSettings:
     path = str(path)
     parser = Schema(BASE_SECTIONS).read(path)
     listed = _listed_providers(parser, path)
-    try:
-        schema = build_schema(listed)
-    except ProviderLoadError as error:
-        raise ConfigError(path, str(error), "dDNS", "provider") from None
+    schema = provider_schema(path, list(BASE_SECTIONS), listed, "dDNS")
     loaded = schema.convert(parser, path, ignored_sections=is_known)
     warnings = list(loaded.warnings)
     server, daemon = loaded.section("ChipmunkAPIServer"), loaded.section("Daemon")

@@ -15,11 +15,14 @@ touches no run that does not name it, and one that fails to load is named.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
+from ..config import ConfigError, Option, Schema, Section
+from ..converters import list_of
 from . import lexicon_adapter
 from .base import (
     SHARED_OPTIONS,
@@ -34,7 +37,7 @@ from .base import (
 
 __all__ = ["BUILTIN", "SHARED_OPTIONS", "Change", "Current", "DNSProvider", "Outcome",
            "ProviderLoadError", "Record", "available", "is_known", "provider_class",
-           "provider_listing",
+           "provider_listing", "provider_schema", "to_provider_names",
            "to_hosts", "to_record_types"]
 
 ENTRY_POINT_GROUP = "chipmunk.providers"
@@ -76,6 +79,48 @@ def unknown_message(name: str) -> str:
             "(apt install python3-lexicon)")
     return (f"unknown provider {name!r} (built in: {', '.join(sorted(BUILTIN))}; "
             f"chipmunk-client providers lists them all{hint})")
+
+
+def provider_name(name: str) -> str:
+    if not is_known(name):
+        raise ValueError(unknown_message(name))
+    return name
+
+
+#: ``[dDNS] provider`` on the client, ``[Publish] provider`` on the server
+to_provider_names = list_of(provider_name, "providers", allow_empty=True)
+
+
+def provider_section(name: str, names_from_requests: bool = False) -> Section:
+    """A provider's section, declared by its class (imported now).
+
+    ``names_from_requests`` (the server): ``host`` may be left out, since the
+    record names come from the requests.
+    """
+    cls = provider_class(name)
+    options = cls.section_options()
+    if names_from_requests:
+        options = tuple(_optional_names(option) if option.key == "host" else option
+                        for option in options)
+    return Section(name, options, help=cls.summary())
+
+
+def _optional_names(option: Option) -> Option:
+    convert = option.convert
+    return dataclasses.replace(option, default="", convert=lambda text: (
+        convert(text) if text.strip() else ()), help=option.help + (
+        "\nNot needed on the server: the names come from the requests."))
+
+
+def provider_schema(path: str, base: list[Section], names: tuple[str, ...],
+                    section: str, names_from_requests: bool = False) -> Schema:
+    """``base`` plus the sections of the providers ``names``; a provider that
+    cannot be loaded is a ConfigError at ``[section] provider``."""
+    try:
+        return Schema([*base, *(provider_section(name, names_from_requests)
+                                for name in names)])
+    except ProviderLoadError as error:
+        raise ConfigError(path, str(error), section, "provider") from None
 
 
 @functools.cache

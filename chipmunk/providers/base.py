@@ -24,10 +24,13 @@ names a provider keeps; a provider that used another spelling lists it in
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import enum
 import logging
 import sys
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, final
 
@@ -131,10 +134,13 @@ class DNSProvider(abc.ABC):
     #: False for protocols that cannot read a record (dyndns2, a command):
     #: every due update is then sent without comparing first
     readable: ClassVar[bool] = True
+    #: False when one instance must not update two records at once (the
+    #: server's threads share it): update() then takes them one at a time
+    thread_safe: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "update" in cls.__dict__:
+        if "update" in cls.__dict__ or "_update" in cls.__dict__:
             raise TypeError(f"{cls.__qualname__} overrides DNSProvider.update(); write "
                             "read() and write() instead")
 
@@ -171,6 +177,8 @@ class DNSProvider(abc.ABC):
         """``values``: this provider's section, converted by its options."""
         self.values = values
         self.timeout = timeout
+        self._one_at_a_time = contextlib.nullcontext() if self.thread_safe \
+            else threading.Lock()
 
     @property
     def zone(self) -> str | None:
@@ -216,15 +224,21 @@ class DNSProvider(abc.ABC):
 
     @final
     def update(self, record: Record, address: str, dry_run: bool = False,
-               force: bool = False, last_written: str | None = None) -> Outcome:
+               force: bool = False, last_written: str | None = None,
+               context: Mapping[str, str] | None = None) -> Outcome:
         """Bring ``record`` to ``address`` if it differs (or ``force``); log it.
 
         ``last_written`` is the address Chipmunk last set, for providers that
-        cannot read.  Raises UpdateError on failure, after logging it; any
-        other exception from a provider is a garbled answer and is reported as
-        temporary.
+        cannot read; ``context`` adds journal fields (the server's user).
+        Raises UpdateError on failure, after logging it; any other exception
+        from a provider is a garbled answer and is reported as temporary.
         """
-        fields = record_fields(record, address)
+        fields = {**record_fields(record, address), **(context or {})}
+        with self._one_at_a_time:
+            return self._update(record, address, dry_run, force, last_written, fields)
+
+    def _update(self, record: Record, address: str, dry_run: bool, force: bool,
+                last_written: str | None, fields: dict[str, str]) -> Outcome:
         try:
             current = self.read(record) if self.readable else \
                 Current(last_written, read=False)

@@ -14,7 +14,7 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
-from ..atomicfile import write_atomic
+from ..atomicfile import directory_lock, write_atomic
 from ..config import Option
 from ..converters import list_of, to_path
 from ..errors import Misconfigured
@@ -39,6 +39,9 @@ def _family(text: str) -> str | None:
 
 class HostsFileProvider(DNSProvider):
     name = "hostsfile"
+    #: a read, change and replace of one file: one at a time (and the
+    #: server's worker processes take turns through a lock on the directory)
+    thread_safe = False
     options = (
         Option("path", to_path, None, help=(
             "The hosts-format file to keep (created when missing).")),
@@ -74,7 +77,14 @@ class HostsFileProvider(DNSProvider):
         return Current(None)
 
     def write(self, record: Record, address: str, current: Current) -> None:
-        ours = f"{address} {record.name}"
+        try:
+            with directory_lock(self.path.parent):
+                self._replace_line(record, f"{address} {record.name}")
+        except OSError as error:
+            raise Misconfigured(f"hostsfile: cannot write {self.path}: "
+                                f"{error.strerror or error}") from None
+
+    def _replace_line(self, record: Record, ours: str) -> None:
         lines, placed = [], False
         for line in self._lines():
             if not self._is_ours(line, record):
@@ -85,8 +95,4 @@ class HostsFileProvider(DNSProvider):
         if not placed:
             lines.append(ours)
         mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o644
-        try:
-            write_atomic(self.path, ("\n".join(lines) + "\n").encode("utf-8"), mode)
-        except OSError as error:
-            raise Misconfigured(f"hostsfile: cannot write {self.path}: "
-                                f"{error.strerror or error}") from None
+        write_atomic(self.path, ("\n".join(lines) + "\n").encode("utf-8"), mode)

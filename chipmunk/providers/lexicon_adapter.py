@@ -182,6 +182,9 @@ class LexiconProvider(DNSProvider):
     :func:`provider_class`)."""
 
     name = "lexicon"
+    #: lexicon providers cache what they read (powerdns: the whole zone) and
+    #: are not written for threads: one record at a time, re-read each time
+    thread_safe = False
     shared = ("zone", "host", "ttl", "create")
     shared_defaults = {"ttl": "300", "create": "yes"}
     module: Any = None
@@ -189,7 +192,13 @@ class LexiconProvider(DNSProvider):
 
     def __init__(self, values: dict[str, Any], timeout: float) -> None:
         super().__init__(values, timeout)
+        self.lexicon = self._build()
+        self._authenticated = False
+
+    def _build(self) -> Any:
+        """A fresh lexicon provider: nothing cached from an earlier read."""
         from lexicon.config import ConfigResolver
+        values = self.values
         options: dict[str, Any] = {}
         for key in self.lexicon_keys:
             if values.get(key):
@@ -201,11 +210,10 @@ class LexiconProvider(DNSProvider):
             **({"ttl": values["ttl"]} if values["ttl"] is not None else {}),
             self.name: options})
         try:
-            self.lexicon = self.module.Provider(config)
+            return self.module.Provider(config)
         except Exception as error:
             raise Misconfigured(f"{self.name} (dns-lexicon): {type(error).__name__}: "
                                 f"{error}") from None
-        self._authenticated = False
 
     @contextlib.contextmanager
     def _calling(self, what: str) -> Iterator[None]:
@@ -260,6 +268,9 @@ class LexiconProvider(DNSProvider):
             self._authenticated = True
 
     def read(self, record: Record) -> Current:
+        if self._authenticated:  # a long-lived provider (the server's): read afresh
+            self.close()
+            self.lexicon, self._authenticated = self._build(), False
         self._authenticate()
         with self._calling(f"reading {record.name} {record.rtype}"):
             found = self.lexicon.list_records(rtype=record.rtype, name=record.name)

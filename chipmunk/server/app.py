@@ -14,11 +14,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..events import Event, log_event
+from . import dyndns
 from .addressbook import AddressBook
 from .auth import Authenticator, parse_basic
 from .budget import HashBudget, HashBudgetExhausted
 from .forwarded import RemoteAddressResolver
 from .lockout import LoginLockout
+from .publisher import Publisher
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Runtime:
     authenticator: Authenticator
     lockout: LoginLockout
     addressbook: AddressBook
+    publisher: Publisher
     challenge: str
 
 
@@ -97,14 +100,31 @@ def _discard_body(environ: dict, limit: int) -> None:
         length -= len(chunk)
 
 
+def _nic_update(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
+    lines = dyndns.update_lines(runtime, user, client, environ)
+    return Reply.text("200 OK", "".join(f"{line}\n" for line in lines))
+
+
 Handler = Callable[[Runtime, str, str, dict], Reply]
+
+
+@dataclass(frozen=True)
+class Route:
+    methods: tuple[str, ...]
+    handler: Handler
+    #: the body of a 401 (dyndns2 clients read "badauth")
+    unauthorized: str = "Authentication required\n"
+
+
 READ_ONLY = ("GET", "HEAD")
-#: path -> (allowed methods, handler).  /set changes state, so no HEAD.
-ROUTES: dict[str, tuple[tuple[str, ...], Handler]] = {
-    "/get/ip": (READ_ONLY, _get_ip),
-    "/get/ip.json": (READ_ONLY, _get_ip_json),
-    "/ip": (READ_ONLY, _bare_ip),
-    "/set": (("GET", "POST"), _set),
+#: path -> route.  /set changes state, so no HEAD; dyndns2 clients use GET
+#: (and HEAD is answered the same way, without the body).
+ROUTES: dict[str, Route] = {
+    "/get/ip": Route(READ_ONLY, _get_ip),
+    "/get/ip.json": Route(READ_ONLY, _get_ip_json),
+    "/ip": Route(READ_ONLY, _bare_ip),
+    "/set": Route(("GET", "POST"), _set),
+    **{path: Route(READ_ONLY, _nic_update, dyndns.BADAUTH) for path in dyndns.PATHS},
 }
 NOT_FOUND = Reply.text("404 Not Found", "Not found\n")
 
@@ -125,6 +145,7 @@ def build_runtime(settings: ServerSettings, previous: Runtime | None = None,
                        previous=previous.authenticator if previous is not None else None),
                    lockout=lockout,
                    addressbook=AddressBook(settings.state_dir),
+                   publisher=Publisher.for_settings(settings),
                    challenge=f'Basic realm="{settings.realm}", charset="UTF-8"')
 
 
@@ -141,7 +162,12 @@ class ChipmunkApp:
         self.runtime = build_runtime(settings, clock=clock, budget=self.budget)
 
     def configure(self, settings: ServerSettings) -> None:
-        self.runtime = build_runtime(settings, self.runtime, self.clock, self.budget)
+        previous = self.runtime
+        self.runtime = build_runtime(settings, previous, self.clock, self.budget)
+        previous.publisher.close()  # a request still using it opens new connections
+
+    def close(self) -> None:
+        self.runtime.publisher.close()
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         runtime = self.runtime
@@ -170,10 +196,9 @@ class ChipmunkApp:
         route = ROUTES.get(environ.get("PATH_INFO", ""))
         if route is None:
             return NOT_FOUND
-        methods, handler = route
-        if environ.get("REQUEST_METHOD") not in methods:
+        if environ.get("REQUEST_METHOD") not in route.methods:
             return Reply.text("405 Method Not Allowed", "Method not allowed\n",
-                              ("Allow", ", ".join(methods)))
+                              ("Allow", ", ".join(route.methods)))
         header = environ.get("HTTP_AUTHORIZATION")
         try:
             user = runtime.authenticator.check(header)
@@ -185,9 +210,9 @@ class ChipmunkApp:
         if user is None:
             if header:
                 self._failed_login(runtime, client, header)
-            return Reply.text("401 Unauthorized", "Authentication required\n",
+            return Reply.text("401 Unauthorized", route.unauthorized,
                               ("WWW-Authenticate", runtime.challenge))
-        return handler(runtime, user, client, environ)
+        return route.handler(runtime, user, client, environ)
 
     @staticmethod
     def _failed_login(runtime: Runtime, client: str, header: str) -> None:

@@ -2,7 +2,10 @@
 
 The original ``chipmunkapi.ini`` (``[Paths] client_update_dir`` and
 ``[Users]``) loads unchanged; everything under ``[Server]`` is new and
-optional.
+optional.  ``[Hostnames]`` says which names each user may update through
+dyndns2, ``[Publish] provider`` which providers publish them; each provider's
+section is the client's (same code and keys), except that ``host`` is not
+needed: the record names come from the requests.
 """
 from __future__ import annotations
 
@@ -12,7 +15,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ConfigError, LoadedConfig, Option, Schema, Section
+from ..config import (
+    ConfigError,
+    LoadedConfig,
+    Option,
+    Schema,
+    Section,
+    format_value,
+    read_config_text,
+)
 from ..converters import (
     bounded_float,
     bounded_int,
@@ -21,7 +32,16 @@ from ..converters import (
     to_nonempty_text,
     to_optional_path,
 )
+from ..errors import UpdateError
+from ..providers import (
+    DNSProvider,
+    is_known,
+    provider_class,
+    provider_schema,
+    to_provider_names,
+)
 from . import passwords
+from .hostnames import to_hostnames
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/server.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk"
@@ -74,7 +94,7 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or DEFAULT_STATE_DIR)
 
 
-SCHEMA = Schema([
+BASE_SECTIONS = [
     Section("Paths", (
         Option("client_update_dir", to_optional_path, help=(
             "Directory where /set stores <username>.cm files and touches 'updated'.\n"
@@ -145,7 +165,22 @@ SCHEMA = Schema([
         "With no users every request is refused with 401."),
         example=("# For example (the hash comes from chipmunk-server hash-password):\n"
                  "#   alice = $scrypt$ln=15,r=8,p=1$SALT$HASH")),
-])
+    Section("Hostnames", free_form=True, help=(
+        "Who may update which names through dyndns2 (/nic/update): one line per\n"
+        "user, username = host names, comma-separated.  A name belongs to one user."),
+        example="# For example:\n#   alice = home.example.org, nas.example.org"),
+    Section("Publish", (
+        Option("provider", to_provider_names, "", attribute="publish", help=(
+            "Providers this server updates with every address accepted through\n"
+            "dyndns2, comma-separated; each has a section of its own, as in the\n"
+            "client's config (without host: the names come from the requests).\n"
+            "Empty: accepted addresses are kept in client_update_dir/hostnames/.")),
+        Option("timeout", bounded_float(1, 300), "10", help=(
+            "Seconds to wait for a provider's answer; the router waits as long.")),
+    ), help="Where accepted dyndns2 updates go."),
+]
+#: the sections every server config has (the sample config and manual page)
+SCHEMA = Schema(BASE_SECTIONS)
 
 
 @dataclass(frozen=True)
@@ -180,7 +215,13 @@ class ServerSettings:
     max_parallel_hashes: int
     lockout_ipv4_prefix: int
     lockout_ipv6_prefix: int
+    publish: tuple[str, ...]
+    timeout: float
     users: dict[str, UserCredential]
+    #: user -> the hostnames (normalized) that user may update
+    hostnames: dict[str, tuple[str, ...]]
+    #: publishing provider name -> its converted section
+    provider_values: dict[str, dict]
     warnings: tuple[str, ...]
     #: of the file's text: a worker acknowledges a reload with it
     digest: str = field(compare=False)
@@ -191,17 +232,33 @@ class ServerSettings:
 
 
 #: ServerSettings fields that do not come from one config key
-DERIVED_FIELDS = ("path", "users", "warnings", "digest")
+DERIVED_FIELDS = ("path", "users", "hostnames", "provider_values", "warnings", "digest")
+STATIC_SECTIONS = ("Paths", "Server", "Publish")
+
+
+def schema_for(text: str, path: str) -> Schema:
+    """The base sections plus the sections of the providers ``[Publish]`` names."""
+    parser = SCHEMA.parse(text, path)
+    raw = parser.get("Publish", "provider", fallback="")
+    try:
+        names = to_provider_names(raw)
+    except ValueError as error:
+        raise ConfigError(path, str(error), "Publish", "provider", raw) from None
+    return provider_schema(path, BASE_SECTIONS, names, "Publish", names_from_requests=True)
 
 
 def load_settings(path: str | os.PathLike) -> ServerSettings:
     """Load and validate the server config; raise ConfigError on any fault."""
-    return settings_from(SCHEMA.load(path))
+    return load_text(read_config_text(path), str(path))
+
+
+def load_text(text: str, path: str = "<config>") -> ServerSettings:
+    return settings_from(schema_for(text, path).load_text(text, path, ignored_sections=is_known))
 
 
 def settings_from(loaded: LoadedConfig) -> ServerSettings:
     server = loaded.section("Server")
-    values = SCHEMA.field_values(loaded, ("Paths", "Server"))
+    values = SCHEMA.field_values(loaded, STATIC_SECTIONS)
     values["state_dir"] = values["state_dir"] or default_state_dir()
     warnings = list(loaded.warnings)
     users = _users(loaded, warnings)
@@ -211,8 +268,57 @@ def settings_from(loaded: LoadedConfig) -> ServerSettings:
     if '"' in server["realm"] or "\\" in server["realm"]:
         raise ConfigError(loaded.path, "must not contain quotes or backslashes",
                           "Server", "realm", server["realm"])
-    return ServerSettings(path=loaded.path, users=users, warnings=tuple(warnings),
-                          digest=loaded.digest, **values)
+    hostnames = _hostnames(loaded, users)
+    settings = ServerSettings(path=loaded.path, users=users, hostnames=hostnames,
+                              provider_values={name: loaded.section(name)
+                                               for name in values["publish"]},
+                              warnings=tuple(warnings), digest=loaded.digest, **values)
+    for provider in start_publishers(settings):  # what check should find: a bad section,
+        provider.close()                           # a hostname outside every zone
+    return settings
+
+
+def _hostnames(loaded: LoadedConfig, users: dict) -> dict[str, tuple[str, ...]]:
+    owners: dict[str, str] = {}
+    hostnames: dict[str, tuple[str, ...]] = {}
+    for user, raw in loaded.free_sections["Hostnames"].items():
+        if user not in users:
+            raise ConfigError(loaded.path, "no such user in [Users]", "Hostnames", user)
+        try:
+            names = to_hostnames(raw)
+        except ValueError as error:
+            raise ConfigError(loaded.path, str(error), "Hostnames", user, raw) from None
+        for name in names:
+            if owners.setdefault(name, user) != user:
+                raise ConfigError(loaded.path, f"{name} is also {owners[name]}'s: a name "
+                                  "belongs to one user", "Hostnames", user, raw)
+        hostnames[user] = names
+    return hostnames
+
+
+def start_publishers(settings: ServerSettings) -> list[DNSProvider]:
+    """The ``[Publish]`` providers, built; a section a provider refuses, or a
+    hostname that no provider's zone holds, is a ConfigError."""
+    started: list[DNSProvider] = []
+    try:
+        for name in settings.publish:
+            try:
+                started.append(provider_class(name)(settings.provider_values[name],
+                                                    settings.timeout))
+            except UpdateError as error:
+                raise ConfigError(settings.path, str(error), name) from None
+        for user, names in settings.hostnames.items():
+            for hostname in names:
+                if started and not any(provider.owns(hostname) for provider in started):
+                    zones = ", ".join(f"[{p.name}] zone = {p.zone}" for p in started)
+                    raise ConfigError(settings.path, f"{hostname} lies outside every "
+                                      f"publishing provider's zone ({zones})",
+                                      "Hostnames", user)
+    except ConfigError:
+        for provider in started:
+            provider.close()
+        raise
+    return started
 
 
 def _users(loaded: LoadedConfig, warnings: list[str]) -> dict[str, UserCredential]:
@@ -247,6 +353,15 @@ def render_sample() -> str:
 
 def effective_settings(settings: ServerSettings) -> str:
     """What ``chipmunk-server check`` prints: the settings in use, secrets masked."""
-    return SCHEMA.render_effective(
-        settings.path, lambda section, option: getattr(settings, option.field_name),
-        SCHEMA.sections, free={"Users": settings.users})
+    schema = provider_schema(settings.path, BASE_SECTIONS, settings.publish, "Publish",
+                             names_from_requests=True)
+
+    def value(section: Section, option: Option) -> object:
+        if section.name in settings.provider_values:
+            return settings.provider_values[section.name][option.key]
+        return getattr(settings, option.field_name)
+    return schema.render_effective(
+        settings.path, value, [*SCHEMA.sections, *settings.publish],
+        free={"Users": dict.fromkeys(settings.users),
+              "Hostnames": {user: format_value(names)
+                            for user, names in settings.hostnames.items()}})

@@ -88,6 +88,7 @@ class Worker:
                 self._reload_for_supervisor()
         self.service.stopping("Stopping: finishing requests in progress")
         self.http.stop()
+        self.app.close()
         if self.acks is None:
             log.info("stopped")
         return ExitCode.OK

@@ -1,0 +1,120 @@
+"""The dyndns2 protocol, as routers, ddclient and inadyn speak it.
+
+``GET /nic/update?hostname=h1,h2&myip=ADDR`` (also ``/v3/update`` and
+``/update``; HEAD too) with Basic auth.  ``myip`` may be IPv4, IPv6 or both
+(``v4,v6`` as a FRITZ!Box sends ``<ipaddr>,<ip6addr>``), a ``/len`` suffix is
+dropped, ``myipv6`` gives the IPv6 address; without ``myip`` the address the
+server sees is used.  Values may be URL-encoded or raw.  ``system``,
+``wildcard``, ``mx``, ``backmx`` and ``offline`` are ignored.
+
+The answer is ``text/plain`` with a Content-Length, one line per hostname in
+request order: ``good ADDRS`` (a record changed and was published), ``nochg
+ADDRS``, ``nohost`` (not this user's), ``notfqdn``, ``dnserr`` (a malformed
+address: nothing published) or ``911`` (publishing failed; try later).
+Too many hostnames is one ``numhost``; none is one ``notfqdn``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from ..errors import UpdateError
+from ..events import Event, log_event
+from .hostnames import normalize_hostname
+from .publisher import Published
+
+if TYPE_CHECKING:
+    from .app import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_HOSTNAMES = 20
+PATHS = ("/nic/update", "/v3/update", "/update")
+#: the body of a 401 on these paths: what dyndns2 clients expect to read
+BADAUTH = "badauth\n"
+
+
+def query_values(query_string: str) -> dict[str, str]:
+    """The first value of each parameter; ``%3a`` and raw ``:`` and ``,`` alike."""
+    values: dict[str, str] = {}
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
+        values.setdefault(key, value)
+    return values
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text.strip().split("/", 1)[0])
+
+
+def requested_addresses(myip: str | None, myipv6: str | None,
+                        seen: str) -> dict[str, str]:
+    """Record type -> address for this update; ValueError when malformed.
+
+    An absent or empty ``myip`` means the address the server sees.
+    """
+    given = [part for part in (myip or "").split(",") if part.strip()]
+    parsed = [_address(part) for part in given] if given else [_address(seen)]
+    if myipv6 and myipv6.strip():
+        extra = _address(myipv6)
+        if extra.version != 6:
+            raise ValueError(f"myipv6={myipv6!r} is not an IPv6 address")
+        if not given:  # the seen address stands in for myip: myipv6 wins over it
+            parsed = [address for address in parsed if address.version != 6]
+        parsed.append(extra)
+    addresses: dict[str, str] = {}
+    for address in parsed:
+        rtype = "AAAA" if address.version == 6 else "A"
+        if addresses.setdefault(rtype, str(address)) != str(address):
+            raise ValueError(f"two {rtype} addresses in one update")
+    return addresses
+
+
+def shown(addresses: dict[str, str]) -> str:
+    """``192.0.2.7,2001:db8::7``: IPv4 first, as dyndns2 answers dual stack."""
+    return ",".join(addresses[rtype] for rtype in ("A", "AAAA") if rtype in addresses)
+
+
+def update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> list[str]:
+    """The answer's lines for one /nic/update request of ``user``."""
+    values = query_values(environ.get("QUERY_STRING", ""))
+    hostnames = [name for name in values.get("hostname", "").split(",") if name.strip()]
+    if not hostnames:
+        return ["notfqdn"]
+    if len(hostnames) > MAX_HOSTNAMES:
+        return ["numhost"]
+    try:
+        addresses = requested_addresses(values.get("myip"), values.get("myipv6"), client)
+    except ValueError:
+        log.info("dyndns2 update from %s as %s: malformed myip=%r myipv6=%r", client, user,
+                 values.get("myip"), values.get("myipv6"))
+        return ["dnserr"] * len(hostnames)
+    owned = runtime.settings.hostnames.get(user, ())
+    lines = []
+    for raw in hostnames:
+        hostname = normalize_hostname(raw)
+        if hostname is None:
+            lines.append("notfqdn")
+        elif hostname not in owned:
+            lines.append("nohost")
+        else:
+            published = runtime.publisher.publish(user, hostname, addresses)
+            if published is Published.FAILED:
+                lines.append(published.value)
+            else:
+                lines.append(f"{published.value} {shown(addresses)}")
+    if any(line.startswith(("good", "nochg")) for line in lines):
+        _remember(runtime, user, addresses)
+    return lines
+
+
+def _remember(runtime: Runtime, user: str, addresses: dict[str, str]) -> None:
+    """``<user>.cm`` holds the user's last address (IPv4 when both), as /set's."""
+    address = addresses.get("A") or addresses["AAAA"]
+    fields = {"CHIPMUNK_USER": user, "CHIPMUNK_CLIENT_IP": address}
+    try:
+        runtime.addressbook.store(user, address)
+    except (OSError, ValueError, UpdateError) as error:
+        log_event(log, Event.SET_FAILED, f"cannot save the address of {user} to "
+                  f"{runtime.addressbook.directory}: {error}", fields, logging.ERROR)

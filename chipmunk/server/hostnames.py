@@ -1,0 +1,94 @@
+"""Hostnames for dyndns2: how one is written, and where accepted addresses go
+when the server publishes to no DNS provider.
+
+Without ``[Publish]``, each accepted address is kept in the state directory,
+one file per hostname: ``hostnames/<hostname>``, with a line per record
+type, e.g.::
+
+    A 192.0.2.7
+    AAAA 2001:db8::7
+
+The file is replaced atomically while the worker holds a lock on the
+directory (the workers are processes), and the ``updated`` flag beside the
+``.cm`` files is touched on each change, as ``/set`` does.  The store is a
+:class:`~chipmunk.providers.DNSProvider`, so "changed or not" is decided the
+same way as for DNS: by reading first.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..atomicfile import directory_lock, touch, write_atomic
+from ..converters import list_of
+from ..errors import Misconfigured
+from ..providers import Current, DNSProvider, Record
+from .addressbook import UPDATED_FLAG
+
+MAX_HOSTNAME = 253
+LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+STORE_DIRECTORY = "hostnames"
+
+
+def normalize_hostname(text: str) -> str | None:
+    """``Home.Example.org.`` -> ``home.example.org``; None when it is not a
+    fully qualified host name (letters, digits, - and _; two labels at least)."""
+    name = text.strip().rstrip(".").lower()
+    labels = name.split(".")
+    if len(name) > MAX_HOSTNAME or len(labels) < 2 or labels[-1].isdigit():
+        return None
+    return name if all(LABEL.fullmatch(label) for label in labels) else None
+
+
+def to_hostname(text: str) -> str:
+    name = normalize_hostname(text)
+    if name is None:
+        raise ValueError(f"{text.strip()!r} is not a fully qualified host name "
+                         "(e.g. home.example.org)")
+    return name
+
+
+to_hostnames = list_of(to_hostname, "host names, e.g. home.example.org, nas.example.org")
+
+
+class HostnameStore(DNSProvider):
+    """The state directory, as a provider the server publishes to by default."""
+
+    name = "state"
+    shared = ()
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__({}, 0.0)
+        self.state_dir = Path(state_dir)
+        self.directory = self.state_dir / STORE_DIRECTORY
+
+    def path_for(self, hostname: str) -> Path:
+        if normalize_hostname(hostname) != hostname:  # also keeps it a plain file name
+            raise Misconfigured(f"state: {hostname!r} is not a host name")
+        return self.directory / hostname
+
+    def entries(self, hostname: str) -> dict[str, str]:
+        try:
+            text = self.path_for(hostname).read_text(encoding="ascii")
+        except FileNotFoundError:
+            return {}
+        except (OSError, UnicodeDecodeError) as error:
+            raise Misconfigured(f"state: cannot read {self.path_for(hostname)}: "
+                                f"{error}") from None
+        return dict(line.split(None, 1) for line in text.splitlines()
+                    if len(line.split()) == 2)
+
+    def read(self, record: Record) -> Current:
+        return Current(self.entries(record.name).get(record.rtype))
+
+    def write(self, record: Record, address: str, current: Current) -> None:
+        try:
+            self.directory.mkdir(mode=0o755, exist_ok=True)
+            with directory_lock(self.directory):
+                entries = {**self.entries(record.name), record.rtype: address}
+                text = "".join(f"{rtype} {entries[rtype]}\n" for rtype in sorted(entries))
+                write_atomic(self.path_for(record.name), text.encode("ascii"))
+            touch(self.state_dir / UPDATED_FLAG)
+        except OSError as error:
+            raise Misconfigured(f"state: cannot write {self.directory}: "
+                                f"{error.strerror or error}") from None
