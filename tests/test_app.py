@@ -16,7 +16,7 @@ import pytest
 
 from chipmunk.server.app import ChipmunkApp
 from chipmunk.server.passwords import hash_password
-from chipmunk.server.settings import SCHEMA, settings_from
+from chipmunk.server.settings import load_text
 from helpers import basic
 
 ALICE = basic("alice", "wonderland")
@@ -41,7 +41,9 @@ class Client:
                 **headers: str) -> tuple[int, dict[str, str], bytes]:
         environ: dict = {}
         wsgiref.util.setup_testing_defaults(environ)
-        environ.update({"REQUEST_METHOD": method, "PATH_INFO": path, "REMOTE_ADDR": peer,
+        path, _, query = path.partition("?")
+        environ.update({"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
+                        "REMOTE_ADDR": peer,
                         "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)})
         if authorization is not None:
             environ["HTTP_AUTHORIZATION"] = authorization
@@ -56,10 +58,11 @@ class Client:
 
 
 def make_app(tmp_path: Path, server: str = "", users: str = "alice = wonderland\n",
-             clock: Clock | None = None) -> ChipmunkApp:
+             clock: Clock | None = None, extra: str = "") -> ChipmunkApp:
+    """The app for a config of these sections (``extra``: more of them)."""
     text = (f"[Paths]\nclient_update_dir = {tmp_path}\n[Server]\n{server}\n"
-            f"[Users]\n{users}")
-    return ChipmunkApp(settings_from(SCHEMA.load_text(text)), clock=clock or Clock())
+            f"[Users]\n{users}\n{extra}")
+    return ChipmunkApp(load_text(text), clock=clock or Clock())
 
 
 @pytest.fixture
@@ -148,7 +151,7 @@ def test_a_reload_with_the_same_limits_keeps_the_lockouts(tmp_path):
     client.request("GET", "/ip", basic("alice", "guess"))
     text = (f"[Paths]\nclient_update_dir = {tmp_path}\n[Server]\nauth_failure_limit = 1\n"
             "[Users]\nalice = wonderland\nbob = builder\n")
-    app.configure(settings_from(SCHEMA.load_text(text)))
+    app.configure(load_text(text))
     assert client.request("GET", "/ip", basic("bob", "builder"))[0] == 429
     assert client.request("GET", "/ip", basic("bob", "builder"), peer="192.0.2.99")[0] == 200
 

@@ -1,0 +1,154 @@
+"""chipmunk-server's dyndns2 endpoint in-process: the protocol as clients need it.
+
+Without [Publish] the accepted addresses go to the state directory's
+per-hostname files, which these tests read as another program would.  The
+real publishing (BIND), the real clients (ddclient, inadyn, wget, curl) and
+several servers are in tests/test_dyndns_clients.py.
+"""
+from __future__ import annotations
+
+import pytest
+
+from chipmunk.config import ConfigError
+from chipmunk.server.settings import load_text
+from helpers import basic
+from test_app import Client, make_app
+
+HOSTNAMES = "[Hostnames]\nalice = home.example.org, nas.example.org\nbob = bob.example.org\n"
+USERS = "alice = wonderland\nbob = builder\n"
+
+
+@pytest.fixture
+def client(tmp_path) -> Client:
+    return Client(make_app(tmp_path, users=USERS, extra=HOSTNAMES))
+
+
+def update(client: Client, query: str, **kwargs) -> tuple[int, dict, str]:
+    status, headers, body = client.request("GET", f"/nic/update?{query}", **kwargs)
+    return status, headers, body.decode()
+
+
+def stored(tmp_path, hostname: str) -> str:
+    path = tmp_path / "hostnames" / hostname
+    return path.read_text() if path.exists() else ""
+
+
+def test_good_then_nochg_with_content_length(client, tmp_path):
+    status, headers, body = update(client, "hostname=home.example.org&myip=192.0.2.7")
+    assert (status, body) == (200, "good 192.0.2.7\n")
+    assert headers["Content-Type"].startswith("text/plain")
+    assert headers["Content-Length"] == str(len(body))
+    assert stored(tmp_path, "home.example.org") == "A 192.0.2.7\n"
+    assert (tmp_path / "updated").exists() and (tmp_path / "alice.cm").read_text() == \
+        "192.0.2.7\n"
+    assert update(client, "hostname=home.example.org&myip=192.0.2.7")[2] == \
+        "nochg 192.0.2.7\n"
+
+
+def test_one_line_per_hostname_in_request_order(client, tmp_path):
+    body = update(client, "hostname=nas.example.org,bob.example.org,HOME.Example.org.,"
+                          "not_a..name,x&myip=192.0.2.8")[2]
+    assert body == "good 192.0.2.8\nnohost\ngood 192.0.2.8\nnotfqdn\nnotfqdn\n"
+    assert stored(tmp_path, "home.example.org") == "A 192.0.2.8\n", \
+        "case and a trailing dot do not matter"
+    assert not (tmp_path / "hostnames" / "bob.example.org").exists()
+
+
+def test_dual_stack_is_one_line_and_families_are_independent(client, tmp_path):
+    fritzbox = "hostname=home.example.org&myip=192.0.2.7,2001:db8::7"
+    assert update(client, fritzbox)[2] == "good 192.0.2.7,2001:db8::7\n"
+    assert stored(tmp_path, "home.example.org") == "A 192.0.2.7\nAAAA 2001:db8::7\n"
+    assert update(client, "hostname=home.example.org&myip=192.0.2.9")[2] == \
+        "good 192.0.2.9\n"
+    assert stored(tmp_path, "home.example.org") == "A 192.0.2.9\nAAAA 2001:db8::7\n", \
+        "a v4-only update leaves AAAA alone"
+    assert update(client, "hostname=home.example.org&myipv6=2001:db8::9")[2] == \
+        "good 192.0.2.10,2001:db8::9\n", "without myip: the address seen, plus myipv6"
+    assert (tmp_path / "alice.cm").read_text() == "192.0.2.10\n", "IPv4 when both"
+
+
+@pytest.mark.parametrize("query, answer", [
+    ("hostname=home.example.org&myip=2001%3adb8%3a%3a5", "good 2001:db8::5"),
+    ("hostname=home.example.org&myip=2001:db8::5/64", "good 2001:db8::5"),
+    ("hostname=home.example.org%2Cnas.example.org&myip=192.0.2.5%2C2001:db8::5",
+     "good 192.0.2.5,2001:db8::5\ngood 192.0.2.5,2001:db8::5"),
+    ("hostname=home.example.org&myip=192.0.2.5/32&system=dyndns&wildcard=NOCHG&mx=x"
+     "&backmx=NO&offline=NO", "good 192.0.2.5"),
+    ("hostname=home.example.org&myip=", "good 192.0.2.10"),
+    ("hostname=home.example.org", "good 192.0.2.10"),
+])
+def test_what_real_clients_send(client, query, answer):
+    assert update(client, query)[2] == answer + "\n"
+
+
+@pytest.mark.parametrize("query, answer", [
+    ("myip=192.0.2.7", "notfqdn"),
+    ("hostname=&myip=192.0.2.7", "notfqdn"),
+    ("hostname=" + ",".join(f"h{i}.example.org" for i in range(21)), "numhost"),
+    ("hostname=home.example.org,nas.example.org&myip=192.0.2.300", "dnserr\ndnserr"),
+    ("hostname=home.example.org&myip=example.org", "dnserr"),
+    ("hostname=home.example.org&myip=192.0.2.1,192.0.2.2", "dnserr"),
+    ("hostname=home.example.org&myipv6=192.0.2.1", "dnserr"),
+])
+def test_refusals(client, tmp_path, query, answer):
+    assert update(client, query)[2] == answer + "\n"
+    assert not (tmp_path / "hostnames").exists(), "nothing published"
+
+
+def test_the_other_paths_and_head(client, tmp_path):
+    assert update(client, "hostname=home.example.org&myip=192.0.2.7")[2].startswith("good")
+    for path in ("/v3/update", "/update"):
+        status, _, body = client.request("GET", f"{path}?hostname=home.example.org&"
+                                         "myip=192.0.2.7")
+        assert (status, body) == (200, b"nochg 192.0.2.7\n")
+    status, headers, body = client.request("HEAD", "/nic/update?hostname=home.example.org"
+                                           "&myip=192.0.2.6")
+    assert (status, body, headers["Content-Length"]) == (200, b"", "15")
+    assert stored(tmp_path, "home.example.org") == "A 192.0.2.6\n"
+
+
+@pytest.mark.parametrize("authorization", [None, basic("alice", "wrong"),
+                                           basic("nobody", "x")])
+def test_bad_credentials_are_a_401_challenge_saying_badauth(client, authorization):
+    status, headers, body = update(client, "hostname=home.example.org&myip=192.0.2.7",
+                                   authorization=authorization)
+    assert (status, body) == (401, "badauth\n")
+    assert headers["WWW-Authenticate"].startswith("Basic realm=")
+
+
+def test_a_user_updates_only_their_own_names(client, tmp_path):
+    assert update(client, "hostname=home.example.org&myip=192.0.2.7",
+                  authorization=basic("bob", "builder"))[2] == "nohost\n"
+    assert update(client, "hostname=bob.example.org&myip=192.0.2.7",
+                  authorization=basic("bob", "builder"))[2] == "good 192.0.2.7\n"
+
+
+BASE = "[Paths]\nclient_update_dir = /tmp\n[Users]\nalice = a\nbob = b\n"
+RFC2136 = ("[Publish]\nprovider = rfc2136\n[rfc2136]\nserver = 127.0.0.1\n"
+           "zone = example.org\nkey_name = k\nkey_secret = c2VjcmV0\n")
+
+
+@pytest.mark.parametrize("text, words", [
+    (BASE + "[Hostnames]\ncarol = c.example.org\n", "[Hostnames] carol: no such user"),
+    (BASE + "[Hostnames]\nalice = home\n", "[Hostnames] alice = 'home': 'home' is not a "
+     "fully qualified host name"),
+    (BASE + "[Hostnames]\nalice = h.example.org\nbob = H.example.org.\n",
+     "[Hostnames] bob = 'H.example.org.': h.example.org is also alice's"),
+    (BASE + RFC2136 + "[Hostnames]\nalice = home.example.net\n",
+     "[Hostnames] alice: home.example.net lies outside every publishing provider's zone "
+     "([rfc2136] zone = example.org)"),
+    (BASE + "[Publish]\nprovider = nosuchdns\n", "[Publish] provider = 'nosuchdns': "
+     "unknown provider"),
+    (BASE + RFC2136.replace("zone = example.org\n", ""), "[rfc2136] zone: required key"),
+])
+def test_check_refuses(text, words):
+    with pytest.raises(ConfigError) as caught:
+        load_text(text)
+    assert words in str(caught.value)
+
+
+def test_provider_sections_need_no_host_on_the_server():
+    settings = load_text(BASE + RFC2136 + "[Hostnames]\nalice = home.example.org\n")
+    assert settings.publish == ("rfc2136",)
+    assert settings.provider_values["rfc2136"]["host"] == ()
+    assert settings.hostnames == {"alice": ("home.example.org",)}
