@@ -19,7 +19,8 @@ PYTEST := -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 # Debian packages: runtime, tests, and what the venv needs to build systemd-python.
 APT_RUNTIME := python3 python3-cheroot python3-requests python3-systemd python3-dnspython
 APT_TEST := python3-pytest python3-pytest-xdist python3-trustme python3-venv python3-dev libsystemd-dev iproute2 bind9 groff-base \
-            pkg-config gcc curl python3-lexicon pdns-server pdns-backend-sqlite3
+            pkg-config gcc curl python3-lexicon pdns-server pdns-backend-sqlite3 \
+            ddclient inadyn wget
 APT_BENCH := wrk nginx-light
 APT_E2E := systemd-container curl
 APT_DEB := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools pkg-config systemd \
@@ -34,14 +35,20 @@ LINT_PACKAGES := ruff mypy types-requests
 .PHONY: test lint test-debian test-pypi e2e run bench deb apt-test apt-bench apt-deb venv clean
 
 # apt-get only when something is missing, so a prepared machine needs no network.
+# Services in the test set (named, pdns, ddclient, inadyn) must not start
+# where systemd runs: the tests start their own.  A policy-rc.d that answers
+# 101 keeps invoke-rc.d from starting them, and is removed again.
 define apt_install
 	@missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
 	    || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	    echo "apt-get install:" $$missing; \
+	    guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=/usr/sbin/policy-rc.d; \
+	        printf '#!/bin/sh\nexit 101\n' > $$guard; chmod 755 $$guard; fi; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	        apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    status=$$?; [ -z "$$guard" ] || rm -f $$guard; exit $$status; \
 	fi
 endef
 

@@ -11,6 +11,8 @@ import pytest
 
 from chipmunk.config import ConfigError
 from chipmunk.server.settings import load_text
+from fake_cloudflare import FakeCloudflare
+from fake_linode import FakeLinode
 from helpers import basic
 from test_app import Client, make_app
 
@@ -152,3 +154,30 @@ def test_provider_sections_need_no_host_on_the_server():
     assert settings.publish == ("rfc2136",)
     assert settings.provider_values["rfc2136"]["host"] == ()
     assert settings.hostnames == {"alice": ("home.example.org",)}
+
+
+def test_cloudflare_linode_and_a_hosts_file_publish_too(tmp_path):
+    """Each hostname goes to the providers whose zone holds it; a hosts file
+    has no zone and takes every name."""
+    with FakeCloudflare() as cloudflare, FakeLinode() as linode:
+        zone_id = cloudflare.add_zone("example.org")
+        domain_id = linode.add_domain("example.net")
+        extra = (
+            "[Hostnames]\nalice = home.example.org, nas.example.net\n"
+            "[Publish]\nprovider = cloudflare, linode, hostsfile\n"
+            f"[cloudflare]\napi_token = {cloudflare.token}\nzone = example.org\n"
+            f"endpoint = {cloudflare.endpoint}\ncreate = yes\nrecord_types = A, AAAA\n"
+            f"[linode]\napi_key = {linode.token}\ndomain = example.net\n"
+            f"endpoint = {linode.endpoint}\ncreate = yes\n"
+            f"[hostsfile]\npath = {tmp_path}/hosts\n")
+        client = Client(make_app(tmp_path, users=USERS, extra=extra))
+        assert update(client, "hostname=home.example.org,nas.example.net"
+                              "&myip=192.0.2.7")[2] == "good 192.0.2.7\ngood 192.0.2.7\n"
+        assert cloudflare.find(zone_id, "home.example.org", "A")["content"] == "192.0.2.7"
+        assert linode.find(domain_id, "nas", "A")["target"] == "192.0.2.7"
+        assert cloudflare.find(zone_id, "nas.example.net", "A") is None
+        assert (tmp_path / "hosts").read_text() == \
+            "192.0.2.7 home.example.org\n192.0.2.7 nas.example.net\n"
+        assert update(client, "hostname=home.example.org&myip=192.0.2.7")[2] == \
+            "nochg 192.0.2.7\n"
+        assert not (tmp_path / "hostnames").exists(), "published: no state files"
