@@ -114,6 +114,7 @@ bench: apt-bench
 	$(PYTHON_DEBIAN) -m benchmarks.slowloris_bench
 	$(PYTHON_DEBIAN) -m benchmarks.flood_bench
 	$(PYTHON_DEBIAN) -m benchmarks.reload_bench
+	$(PYTHON_DEBIAN) -m benchmarks.dyndns_bench
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

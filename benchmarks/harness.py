@@ -68,12 +68,15 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def wrk(url: str, authorization: str, connections: int = 50, seconds: int = 8,
-        keep_alive: bool = True) -> WrkResult:
-    """One wrk run (2 threads) with Basic auth; closes per request unless keep_alive."""
+        keep_alive: bool = True, script: Path | None = None) -> WrkResult:
+    """One wrk run (2 threads) with Basic auth; closes per request unless keep_alive;
+    ``script``: a wrk Lua script (e.g. a request() that varies the query)."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
                "--timeout", "5s", "-H", f"Authorization: {authorization}", url]
+    if script is not None:
+        command[1:1] = ["-s", str(script)]
     if not keep_alive:
         command[-1:-1] = ["-H", "Connection: close"]
     done = subprocess.run(command, capture_output=True, text=True, check=True,
