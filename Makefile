@@ -20,7 +20,7 @@ PYTEST := -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 APT_RUNTIME := python3 python3-cheroot python3-requests python3-systemd python3-dnspython
 APT_TEST := python3-pytest python3-pytest-xdist python3-trustme python3-venv python3-dev libsystemd-dev iproute2 bind9 groff-base \
             pkg-config gcc curl python3-lexicon pdns-server pdns-backend-sqlite3 \
-            ddclient inadyn wget
+            ddclient inadyn wget python3-prometheus-client prometheus chromium
 APT_BENCH := wrk nginx-light
 APT_E2E := systemd-container curl
 APT_DEB := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools pkg-config systemd \
@@ -29,7 +29,8 @@ VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' chipmunk/__init__.py)
 DEB_TREE := build/deb/chipmunk-$(VERSION)
 # Debian's own tools and python3, whatever else is first on PATH (pyenv, a venv).
 SYSTEM_PATH := /usr/sbin:/usr/bin:/sbin:/bin
-PYPI_PACKAGES := cheroot requests systemd-python dnspython dns-lexicon pytest pytest-xdist trustme
+PYPI_PACKAGES := cheroot requests systemd-python dnspython dns-lexicon prometheus-client \
+                 pytest pytest-xdist trustme
 LINT_PACKAGES := ruff mypy types-requests
 
 .PHONY: test lint test-debian test-pypi e2e run bench deb apt-test apt-bench apt-deb venv clean
@@ -79,7 +80,7 @@ $(VENV)/.installed: pyproject.toml | apt-test
 	$(PYTHON_DEBIAN) -m venv $(VENV)
 	$(PYTHON_VENV) -m pip install -q --upgrade pip
 	$(PYTHON_VENV) -m pip install -q --upgrade $(PYPI_PACKAGES) $(LINT_PACKAGES)
-	$(PYTHON_VENV) -m pip list --format=freeze | grep -iE '^(cheroot|requests|systemd-python|dnspython|dns-lexicon)=' > $@
+	$(PYTHON_VENV) -m pip list --format=freeze | grep -iE '^(cheroot|requests|systemd-python|dnspython|dns-lexicon|prometheus.client)=' > $@
 
 venv: $(VENV)/.installed
 

@@ -100,7 +100,7 @@ def test_wrong_method_is_405_with_allow(client, method, path, allow):
     assert (status, headers["Allow"]) == (405, allow)
 
 
-@pytest.mark.parametrize("path", ["/", "/get", "/get/ip/", "/set.json", "/GET/IP"])
+@pytest.mark.parametrize("path", ["/index.html", "/get", "/get/ip/", "/set.json", "/GET/IP"])
 def test_unknown_paths_are_404_even_without_credentials(client, path):
     assert client.request("GET", path, authorization=None)[0] == 404
 

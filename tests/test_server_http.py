@@ -61,7 +61,7 @@ def test_head_has_headers_and_no_body(shared_server):
     assert headers["Content-Length"] == str(len("Your IP:  127.0.0.1\n"))
 
 
-@pytest.mark.parametrize("path", ["/", "/get", "/get/ip/", "/set.json", "/../etc/passwd"])
+@pytest.mark.parametrize("path", ["/index.html", "/get", "/get/ip/", "/set.json", "/../etc/passwd"])
 def test_unknown_paths_are_404(shared_server, path):
     status, headers, body = shared_server.request("GET", path, ALICE)
     assert (status, body) == (404, b"Not found\n")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..events import Event, log_event
-from . import dyndns
+from . import dyndns, metrics, statuspage
 from .addressbook import AddressBook
 from .auth import Authenticator, parse_basic
 from .budget import HashBudget, HashBudgetExhausted
@@ -80,6 +80,7 @@ def _set(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
         return Reply.json("500 Internal Server Error",
                           {"Client_IP": client, "status": "failed"})
     if changed:
+        metrics.METRICS.set_changed()
         log_event(log, Event.ADDRESS_CHANGED, f"address of {user} is now {client}",
                   fields)
     return Reply.json("200 OK", {"Client_IP": client, "status": "saved",
@@ -98,6 +99,11 @@ def _discard_body(environ: dict, limit: int) -> None:
         if not chunk:
             break
         length -= len(chunk)
+
+
+def _status(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
+    content_type, page, headers = statuspage.status_page(runtime, user, client, environ)
+    return Reply("200 OK", page.encode("utf-8"), content_type, headers)
 
 
 def _nic_update(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
@@ -120,6 +126,7 @@ READ_ONLY = ("GET", "HEAD")
 #: path -> route.  /set changes state, so no HEAD; dyndns2 clients use GET
 #: (and HEAD is answered the same way, without the body).
 ROUTES: dict[str, Route] = {
+    "/": Route(READ_ONLY, _status),
     "/get/ip": Route(READ_ONLY, _get_ip),
     "/get/ip.json": Route(READ_ONLY, _get_ip_json),
     "/ip": Route(READ_ONLY, _bare_ip),
@@ -171,6 +178,7 @@ class ChipmunkApp:
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         runtime = self.runtime
+        started = time.perf_counter()
         try:
             reply = self._dispatch(runtime, environ)
         except Exception:  # the last line of defence: never show a traceback
@@ -181,6 +189,9 @@ class ChipmunkApp:
                    ("Content-Length", str(len(reply.body))),
                    ("Cache-Control", "no-store"), *reply.headers]
         start_response(reply.status, headers)
+        path = environ.get("PATH_INFO", "")
+        metrics.METRICS.request(path if path in ROUTES else "other", int(reply.status[:3]),
+                                time.perf_counter() - started)
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [reply.body]
 
     def _dispatch(self, runtime: Runtime, environ: dict) -> Reply:
@@ -204,12 +215,15 @@ class ChipmunkApp:
             user = runtime.authenticator.check(header)
         except HashBudgetExhausted:
             # Not a failed login: nothing was checked.  Refused at once, unhashed.
+            metrics.METRICS.hash_refused()
             return Reply.text("503 Service Unavailable",
                               "Too many logins are being checked; retry in a second\n",
                               ("Retry-After", "1"))
         if user is None:
             if header:
                 self._failed_login(runtime, client, header)
+            if route.handler is _nic_update:
+                metrics.METRICS.dyndns("badauth")
             return Reply.text("401 Unauthorized", route.unauthorized,
                               ("WWW-Authenticate", runtime.challenge))
         return route.handler(runtime, user, client, environ)
@@ -220,9 +234,11 @@ class ChipmunkApp:
         name = supplied[0] if supplied else ""
         fields = {"CHIPMUNK_USER": name, "CHIPMUNK_CLIENT_IP": client}
         log_event(log, Event.AUTH_FAILED, f"failed login from {client} as '{name}'", fields)
+        metrics.METRICS.failed_login()
         lockout = runtime.lockout
         overflowed = lockout.overflow_lockouts
         if lockout.record_failure(client):
+            metrics.METRICS.lockout()
             network = lockout.network(client)
             if lockout.overflow_lockouts > overflowed:
                 message = (f"{network} locked out for {lockout.lockout:g}s at its first "

@@ -5,6 +5,7 @@ import argparse
 import getpass
 import logging
 import sys
+import time
 
 from ..cli import ExitCode, base_parser, print_check, run_command
 from ..logs import log_warnings
@@ -16,7 +17,8 @@ from .worker import load_checked
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Tell HTTP clients their public IP address, and remember it for them.
+Tell HTTP clients their public IP address, remember it for them, and take
+dyndns2 updates from routers, ddclient and inadyn, publishing them to DNS.
 
 commands:
   serve          serve in the foreground (the default); SIGHUP reloads the
@@ -32,16 +34,26 @@ API (HTTP Basic auth on every request):
   GET /get/ip.json   {"Client_IP": "ADDR"}
   GET|POST /set      save ADDR to <client_update_dir>/<user>.cm, answer JSON
   GET /ip            ADDR
+  GET /nic/update?hostname=NAMES&myip=ADDRS
+                     dyndns2 (also /v3/update, /update): good, nochg, nohost,
+                     notfqdn, numhost, dnserr or 911 per name; [Hostnames]
+                     says whose names, [Publish] where they go
+  GET /              your status page (HTML for a browser, text for curl)
+
+metrics: [Server] metrics_listen serves Prometheus' /metrics apart, without
+a password.
 
 exit status: 0 ok, 69 cannot listen, 70 internal error, 78 bad config
 """
 
 
 def serve(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     settings = load_checked(args.config)
+    load_seconds = time.perf_counter() - started
     log_warnings(settings.warnings)
     try:
-        return serve_forever(args.config, settings)
+        return serve_forever(args.config, settings, load_seconds)
     except OSError as error:
         log.error("%s", error.strerror or error)
         return ExitCode.UNAVAILABLE

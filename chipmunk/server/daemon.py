@@ -8,11 +8,13 @@ start-up is a clean stop.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier, inherited_sockets
+from . import metrics
 from .budget import HashBudget
 from .hosting import bind_listeners, socket_address
 from .settings import ServerSettings
@@ -41,17 +43,39 @@ def open_listeners(settings: ServerSettings) -> list[list[socket.socket]]:
                           if steer else None)
 
 
-def serve(config_path: str, settings: ServerSettings) -> int:
-    """Serve until SIGTERM; OSError when a socket cannot be bound."""
+def open_metrics_listeners(settings: ServerSettings) -> list[list[socket.socket]]:
+    """A copy of the metrics sockets per worker (any worker answers a scrape
+    with the sum over all of them), or none when metrics are off."""
+    if not settings.metrics_listen:
+        return [[] for _ in range(settings.workers)]
+    return bind_listeners(settings.metrics_listen, 16, copies=settings.workers,
+                          prefixes=None)
+
+
+def serve(config_path: str, settings: ServerSettings, load_seconds: float = 0.0) -> int:
+    """Serve until SIGTERM; OSError when a socket cannot be bound.
+
+    ``load_seconds``: how long loading ``settings`` took (a metric)."""
+    main_pid = os.getpid()
     inbox = SignalInbox(SIGNALS)
     notifier = Notifier()
     socket_sets = open_listeners(settings)
+    metrics_sets = open_metrics_listeners(settings)
     addresses = [socket_address(sock) for sock in socket_sets[0]]
     log.info("listening on %s", ", ".join(addresses))
-    # Before any fork: every worker shares the same slots.
+    if metrics_sets[0]:
+        log.info("metrics on %s", ", ".join(f"http://{socket_address(sock)}/metrics"
+                                             for sock in metrics_sets[0]))
+    # Before any fork: every worker shares the same slots and metrics files.
     budget = HashBudget(settings.max_parallel_hashes)
-    if settings.workers == 1:
-        return Worker(config_path, settings, socket_sets[0], addresses, inbox,
-                      notifier, budget).run()
-    return Supervisor(config_path, settings, socket_sets, addresses, inbox, notifier,
-                      budget).run()
+    values = metrics.enable() if settings.metrics_listen else None
+    metrics.METRICS.config_loaded(load_seconds)
+    try:
+        if settings.workers == 1:
+            return Worker(config_path, settings, socket_sets[0], addresses, inbox,
+                          notifier, budget, metrics_sockets=metrics_sets[0]).run()
+        return Supervisor(config_path, settings, socket_sets, addresses, inbox, notifier,
+                          budget, metrics_sets).run()
+    finally:
+        if values is not None and os.getpid() == main_pid:
+            metrics.disable(values)

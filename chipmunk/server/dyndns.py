@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from ..errors import UpdateError
 from ..events import Event, log_event
+from . import metrics
 from .hostnames import normalize_hostname
 from .publisher import Published
 
@@ -77,7 +78,14 @@ def shown(addresses: dict[str, str]) -> str:
 
 
 def update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> list[str]:
-    """The answer's lines for one /nic/update request of ``user``."""
+    """The answer's lines for one /nic/update request of ``user`` (counted)."""
+    lines = _update_lines(runtime, user, client, environ)
+    for line in lines:
+        metrics.METRICS.dyndns(line.split(" ", 1)[0])
+    return lines
+
+
+def _update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> list[str]:
     values = query_values(environ.get("QUERY_STRING", ""))
     hostnames = [name for name in values.get("hostname", "").split(",") if name.strip()]
     if not hostnames:

@@ -350,19 +350,24 @@ class ClientConnections:
 
     def admit(self, conn: Any) -> bool:
         address = getattr(conn, "remote_addr", None)
-        if not self.limit or address is None:
+        if address is None:
             return True
         with self._lock:
             known = self._open.setdefault(address, {})
             if id(conn) in known:
                 return True
-            if len(known) >= self.limit:
+            if self.limit and len(known) >= self.limit:
                 for key in [key for key, other in known.items() if _hung_up(other)]:
                     del known[key]
-            if len(known) >= self.limit:
-                return False
+                if len(known) >= self.limit:
+                    return False
             known[id(conn)] = conn
             return True
+
+    def open_count(self) -> int:
+        """Connections admitted and not yet closed (for the metrics)."""
+        with self._lock:
+            return sum(len(known) for known in self._open.values())
 
     def release(self, conn: Any) -> None:
         address = getattr(conn, "remote_addr", None)

@@ -263,16 +263,21 @@ class HTTPService:
     """One cheroot server per listening socket, each served by a thread."""
 
     def __init__(self, sockets: Sequence[socket.socket], app,
-                 settings: ServerSettings) -> None:
+                 settings: ServerSettings, tls: bool = True) -> None:
+        """``tls`` False: plain HTTP whatever the settings say (the metrics)."""
         self.servers = [_OwnSocketServer(sock, app, settings) for sock in sockets]
         self.addresses = [socket_address(sock) for sock in sockets]
         self._threads: list[threading.Thread] = []
+        self.tls = tls
         self.set_tls(tls_adapter(settings))
 
     def set_tls(self, adapter: BuiltinSSLAdapter | None) -> None:
         """Use ``adapter`` for connections accepted from now on."""
         for server in self.servers:
-            server.ssl_adapter = adapter
+            server.ssl_adapter = adapter if self.tls else None
+
+    def open_connections(self) -> int:
+        return sum(server.clients.open_count() for server in self.servers)
 
     def start(self) -> None:
         for server in self.servers:

@@ -10,7 +10,11 @@ type, e.g.::
 
 The file is replaced atomically while the worker holds a lock on the
 directory (the workers are processes), and the ``updated`` flag beside the
-``.cm`` files is touched on each change, as ``/set`` does.  The store is a
+``.cm`` files is touched on each change, as ``/set`` does.
+
+Whatever the providers, ``changes/<hostname>`` remembers when this server
+last changed each record (``A 1764128400.5``, Unix time): the status page
+shows it.  The store is a
 :class:`~chipmunk.providers.DNSProvider`, so "changed or not" is decided the
 same way as for DNS: by reading first.
 """
@@ -28,6 +32,7 @@ from .addressbook import UPDATED_FLAG
 MAX_HOSTNAME = 253
 LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 STORE_DIRECTORY = "hostnames"
+CHANGES_DIRECTORY = "changes"
 
 
 def normalize_hostname(text: str) -> str | None:
@@ -69,14 +74,10 @@ class HostnameStore(DNSProvider):
 
     def entries(self, hostname: str) -> dict[str, str]:
         try:
-            text = self.path_for(hostname).read_text(encoding="ascii")
-        except FileNotFoundError:
-            return {}
+            return _read_pairs(self.path_for(hostname))
         except (OSError, UnicodeDecodeError) as error:
             raise Misconfigured(f"state: cannot read {self.path_for(hostname)}: "
                                 f"{error}") from None
-        return dict(line.split(None, 1) for line in text.splitlines()
-                    if len(line.split()) == 2)
 
     def read(self, record: Record) -> Current:
         return Current(self.entries(record.name).get(record.rtype))
@@ -92,3 +93,39 @@ class HostnameStore(DNSProvider):
         except OSError as error:
             raise Misconfigured(f"state: cannot write {self.directory}: "
                                 f"{error.strerror or error}") from None
+
+
+def _read_pairs(path: Path) -> dict[str, str]:
+    """The ``KEY VALUE`` lines of one of these files ({} when missing)."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return {}
+    return dict(line.split(None, 1) for line in text.splitlines() if len(line.split()) == 2)
+
+
+class ChangeLog:
+    """When this server last changed each record of a hostname."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.directory = Path(state_dir) / CHANGES_DIRECTORY
+
+    def _path(self, hostname: str) -> Path:
+        if normalize_hostname(hostname) != hostname:
+            raise ValueError(f"{hostname!r} is not a host name")
+        return self.directory / hostname
+
+    def read(self, hostname: str) -> dict[str, float]:
+        try:
+            return {rtype: float(when) for rtype, when in
+                    _read_pairs(self._path(hostname)).items()}
+        except (OSError, ValueError, UnicodeDecodeError):
+            return {}
+
+    def record(self, hostname: str, rtypes: list[str], when: float) -> None:
+        """Raises OSError when it cannot write."""
+        self.directory.mkdir(mode=0o755, exist_ok=True)
+        with directory_lock(self.directory):
+            entries = {**self.read(hostname), **dict.fromkeys(rtypes, when)}
+            text = "".join(f"{rtype} {entries[rtype]:.1f}\n" for rtype in sorted(entries))
+            write_atomic(self._path(hostname), text.encode("ascii"))

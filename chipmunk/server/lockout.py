@@ -78,6 +78,12 @@ class LoginLockout:
             remaining = record.locked_until - self._clock()
         return int(remaining) + 1 if remaining > 0 else 0
 
+    def locked_out(self) -> int:
+        """How many networks are locked out now (for the metrics)."""
+        now = self._clock()
+        with self._lock:
+            return sum(1 for record in self._records.values() if record.locked_until > now)
+
     def record_failure(self, address: str) -> bool:
         """Count a failure; True when this one starts a lockout episode."""
         now = self._clock()

@@ -9,6 +9,7 @@ needed: the record names come from the requests.
 """
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -81,6 +82,17 @@ def listen_address(item: str) -> ListenAddress:
 
 
 parse_listen = list_of(listen_address, "HOST:PORT addresses")
+parse_metrics_listen = list_of(listen_address, "HOST:PORT addresses", allow_empty=True)
+
+
+def overlapping(one: ListenAddress, other: ListenAddress) -> bool:
+    """Whether both would bind the same port of one address (a wildcard
+    address covers every address of its family)."""
+    if one.port != other.port or one.port == 0:
+        return False
+    wildcard = {"0.0.0.0", "::"}
+    return one.host == other.host or (
+        one.family_is_ipv6 == other.family_is_ipv6 and bool({one.host, other.host} & wildcard))
 
 
 def to_workers(text: str) -> int:
@@ -138,6 +150,10 @@ BASE_SECTIONS = [
         Option("trusted_proxies", to_networks, "", help=(
             "Reverse proxies (addresses or CIDRs) whose Forwarded / X-Forwarded-For\n"
             "headers are believed.  Empty: headers are ignored.")),
+        Option("metrics_listen", parse_metrics_listen, "", help=(
+            "Where to serve Prometheus metrics (/metrics, no password), e.g.\n"
+            "127.0.0.1:9808; never the address of listen.  Empty: no metrics.\n"
+            "Needs python3-prometheus-client.  Restart to change.")),
         Option("realm", to_nonempty_text, "chipmunk", help=(
             "Realm sent in WWW-Authenticate with 401 answers.")),
         Option("auth_failure_limit", bounded_int(1, 10000), "10", help=(
@@ -208,6 +224,7 @@ class ServerSettings:
     tls_certificate: Path | None
     tls_private_key: Path | None
     trusted_proxies: tuple
+    metrics_listen: tuple[ListenAddress, ...]
     realm: str
     auth_failure_limit: int
     auth_failure_window: float
@@ -265,6 +282,14 @@ def settings_from(loaded: LoadedConfig) -> ServerSettings:
     if (server["tls_certificate"] is None) != (server["tls_private_key"] is None):
         raise ConfigError(loaded.path, "set both tls_certificate and tls_private_key, "
                           "or neither", "Server")
+    for metrics in server["metrics_listen"]:
+        if any(overlapping(metrics, address) for address in server["listen"]):
+            raise ConfigError(loaded.path, "overlaps listen: both would bind the port and "
+                              "the kernel would split the connections between them",
+                              "Server", "metrics_listen", str(metrics))
+    if server["metrics_listen"] and importlib.util.find_spec("prometheus_client") is None:
+        raise ConfigError(loaded.path, "needs prometheus_client (apt install "
+                          "python3-prometheus-client)", "Server", "metrics_listen")
     if '"' in server["realm"] or "\\" in server["realm"]:
         raise ConfigError(loaded.path, "must not contain quotes or backslashes",
                           "Server", "realm", server["realm"])

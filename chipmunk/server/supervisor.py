@@ -24,6 +24,7 @@ from ..events import Event, log_event
 from ..service import Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
+from . import metrics
 from .budget import HashBudget
 from .settings import ServerSettings
 from .worker import REFUSED, Worker, load_checked, status_text, summary, warn_about_restart_only
@@ -53,10 +54,12 @@ class WorkerProcess:
 class Supervisor:
     def __init__(self, config_path: str, settings: ServerSettings,
                  socket_sets: list[list[socket.socket]], addresses: list[str],
-                 inbox: SignalInbox, notifier: Notifier, budget: HashBudget) -> None:
+                 inbox: SignalInbox, notifier: Notifier, budget: HashBudget,
+                 metrics_sets: list[list[socket.socket]]) -> None:
         self.config_path = config_path
         self.settings = settings
         self.socket_sets = socket_sets
+        self.metrics_sets = metrics_sets
         self.addresses = addresses
         self.budget = budget
         self.service = Service(inbox, notifier, self.status_text)
@@ -73,6 +76,7 @@ class Supervisor:
     def run(self) -> int:
         for index in range(len(self.socket_sets)):
             self._spawn(index)
+        metrics.METRICS.workers(len(self.workers))
         self.service.ready()
         try:
             while (request := self.service.wait(None)) is not Request.TERMINATE:
@@ -179,7 +183,7 @@ class Supervisor:
             os.close(worker.pidfd)
         serving = Worker(self.config_path, self.settings, self.socket_sets[index],
                          self.addresses, inbox, Notifier(enabled=False), self.budget,
-                         acks=self.acks_out)
+                         acks=self.acks_out, metrics_sockets=self.metrics_sets[index])
         return serving.run()
 
     def _respawn_exited(self) -> None:
@@ -192,6 +196,7 @@ class Supervisor:
                 continue
             del self.workers[worker.pid]
             os.close(worker.pidfd)
+            metrics.METRICS.worker_gone(worker.pid)
             log_event(log, Event.WORKER_DIED, f"worker {worker.pid} exited "
                       f"({_describe_exit(status)}); starting another",
                       {"CHIPMUNK_WORKER": str(worker.pid)}, logging.ERROR)
@@ -200,6 +205,8 @@ class Supervisor:
             if len(self._respawns) > MAX_RESPAWNS:
                 raise SystemExit("workers keep dying; giving up")
             self._spawn(worker.index)
+            metrics.METRICS.respawned()
+            metrics.METRICS.workers(len(self.workers))
 
     def _stop_workers(self) -> None:
         """SIGTERM every worker, wait on their pidfds, SIGKILL what outlives the timeout."""

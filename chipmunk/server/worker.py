@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
@@ -20,6 +21,7 @@ from ..config import ConfigError
 from ..service import Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
+from . import metrics
 from .app import ChipmunkApp
 from .budget import HashBudget
 from .hosting import HTTPService, tls_adapter
@@ -28,6 +30,8 @@ from .settings import ServerSettings, load_settings
 log = logging.getLogger(__name__)
 
 REFUSED = "refused"
+#: seconds between updates of the gauges, when metrics are on
+REFRESH = 5.0
 
 
 def load_checked(path: str) -> ServerSettings:
@@ -47,7 +51,7 @@ def status_text(settings: ServerSettings, addresses: list[str]) -> str:
 
 def warn_about_restart_only(previous: ServerSettings, settings: ServerSettings) -> None:
     """Keys a reload cannot apply to sockets and processes that already exist."""
-    for key in ("listen", "workers", "max_parallel_hashes"):
+    for key in ("listen", "workers", "max_parallel_hashes", "metrics_listen"):
         if getattr(settings, key) != getattr(previous, key):
             log.warning("[Server] %s changed; it takes effect on restart", key)
 
@@ -62,7 +66,8 @@ class Worker:
     def __init__(self, config_path: str, settings: ServerSettings,
                  sockets: list[socket.socket], addresses: list[str],
                  inbox: SignalInbox, notifier: Notifier, budget: HashBudget,
-                 acks: socket.socket | None = None) -> None:
+                 acks: socket.socket | None = None,
+                 metrics_sockets: list[socket.socket] | None = None) -> None:
         self.config_path = config_path
         self.settings = settings
         self.addresses = addresses
@@ -71,6 +76,8 @@ class Worker:
         self.acks = acks
         self.app = ChipmunkApp(settings, budget=budget)
         self.http = HTTPService(sockets, self.app, settings)
+        self.metrics_http = HTTPService(metrics_sockets, metrics.metrics_app(), settings,
+                                        tls=False) if metrics_sockets else None
         self._next_tls: BuiltinSSLAdapter | None = None
 
     def status_text(self) -> str:
@@ -78,8 +85,16 @@ class Worker:
 
     def run(self) -> int:
         self.http.start()
+        if self.metrics_http is not None:
+            self.metrics_http.start()
         self.service.ready()
-        while (request := self.service.wait(None)) is not Request.TERMINATE:
+        # with metrics on, the gauges of this process are brought up to date
+        # every REFRESH seconds; otherwise the process sleeps until a signal
+        refresh = REFRESH if metrics.METRICS.enabled else None
+        while (request := self.service.wait(refresh)) is not Request.TERMINATE:
+            if request is None:
+                metrics.METRICS.refresh(self.app.runtime.lockout.locked_out(),
+                                        self.http.open_connections())
             if request is not Request.RELOAD:
                 continue
             if self.acks is None:
@@ -88,14 +103,23 @@ class Worker:
                 self._reload_for_supervisor()
         self.service.stopping("Stopping: finishing requests in progress")
         self.http.stop()
+        if self.metrics_http is not None:
+            self.metrics_http.stop()
         self.app.close()
         if self.acks is None:
             log.info("stopped")
         return ExitCode.OK
 
     def _load(self) -> ServerSettings:
-        settings = load_settings(self.config_path)
-        self._next_tls = tls_adapter(settings)
+        started = time.perf_counter()
+        try:
+            settings = load_settings(self.config_path)
+            self._next_tls = tls_adapter(settings)
+        except ConfigError:
+            metrics.METRICS.reload(ok=False)
+            raise
+        metrics.METRICS.config_loaded(time.perf_counter() - started)
+        metrics.METRICS.reload(ok=True)
         return settings
 
     def _apply(self, settings: ServerSettings) -> str:

@@ -1,0 +1,147 @@
+"""``GET /``: the logged-in user's status, as a small HTML page or plain text.
+
+What a person wants to see: the address this request came from, the one
+stored for them (``<user>.cm``), their hostnames with the address each is
+published at now (read from the provider, as dyndns2 decides) and when this
+server last changed it, and a ready-to-copy update URL for a router -- never
+with the password, never another user's names.
+
+The page needs no JavaScript and no other file; its only style is inline and
+allowed by its hash in a strict Content-Security-Policy (Chromium silently
+drops an inline ``<style>`` that the policy blocks).  A client that does not
+ask for ``text/html`` (curl) gets the same as plain text.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import UpdateError
+from ..providers import DNSProvider, Record
+
+if TYPE_CHECKING:
+    from .app import Runtime
+
+TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+
+STYLE = (
+    "body{font:16px/1.45 system-ui,sans-serif;margin:0 auto;max-width:42rem;"
+    "padding:1rem;color:#1d2327;background:#fbfbfa}"
+    "h1{font-size:1.35rem;margin:.2rem 0 1rem}h2{font-size:1.05rem;margin:1.4rem 0 .4rem}"
+    "table{border-collapse:collapse;width:100%}"
+    "td,th{text-align:left;padding:.35rem .4rem;border-bottom:1px solid #dcdcde;"
+    "vertical-align:top;overflow-wrap:anywhere}"
+    "th{font-weight:600;color:#50575e}code{font:14px ui-monospace,monospace}"
+    "pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f0f0f1;padding:.6rem;"
+    "border-radius:4px;font:14px ui-monospace,monospace}"
+    ".muted{color:#646970}"
+)
+STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode("utf-8")).digest()).decode()
+CONTENT_SECURITY_POLICY = (f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; "
+                           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+HTML_HEADERS = (("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+                ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
+FAMILIES = (("A", "IPv4"), ("AAAA", "IPv6"))
+
+
+@dataclass(frozen=True)
+class NameStatus:
+    name: str
+    #: record type -> address published now ("" when none, "unknown" on error)
+    published: dict[str, str]
+    #: record type -> when this server last changed it (None: not since records began)
+    changed: dict[str, float | None]
+
+
+def reader_for(runtime: Runtime, hostname: str) -> DNSProvider | None:
+    """The provider whose record of ``hostname`` the page shows: the first
+    readable publisher whose zone holds it."""
+    return next((provider for provider in runtime.publisher.providers
+                 if provider.readable and provider.owns(hostname)), None)
+
+
+def name_status(runtime: Runtime, hostname: str) -> NameStatus:
+    provider = reader_for(runtime, hostname)
+    published: dict[str, str] = {}
+    for rtype, _ in FAMILIES:
+        if provider is None:
+            published[rtype] = "not readable"
+            continue
+        try:
+            published[rtype] = provider.read(Record(provider.name, hostname, rtype)
+                                             ).address or ""
+        except UpdateError:
+            published[rtype] = "unknown (the provider did not answer)"
+    changes = runtime.publisher.changes.read(hostname)
+    return NameStatus(hostname, published, {rtype: changes.get(rtype) for rtype, _ in FAMILIES})
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+def update_url(environ: dict, hostname: str) -> str:
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
+    return f"{scheme}://{host}/nic/update?hostname={hostname}&myip=<ipaddr>"
+
+
+def status_page(runtime: Runtime, user: str, client: str, environ: dict
+                ) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """(content type, page, extra headers) for ``user``."""
+    names = [name_status(runtime, name) for name in runtime.settings.hostnames.get(user, ())]
+    stored = runtime.addressbook.read(user) or "-"
+    family = "IPv6" if ":" in client else "IPv4"
+    url = update_url(environ, names[0].name if names else "HOSTNAME")
+    if "text/html" in environ.get("HTTP_ACCEPT", ""):
+        return HTML, render_html(user, client, family, stored, names, url), HTML_HEADERS
+    return TEXT, render_text(user, client, family, stored, names, url), ()
+
+
+def render_text(user: str, client: str, family: str, stored: str,
+                names: Iterable[NameStatus], url: str) -> str:
+    lines = [f"user:          {user}", f"your address:  {client} ({family}, as seen now)",
+             f"stored (.cm):  {stored}"]
+    for status in names:
+        for rtype, label in FAMILIES:
+            lines.append(f"{status.name} {label}: {status.published[rtype] or '-'} "
+                         f"(changed {_when(status.changed[rtype])})")
+    lines.append(f"router update URL: {url}")
+    return "\n".join(lines) + "\n"
+
+
+def render_html(user: str, client: str, family: str, stored: str,
+                names: list[NameStatus], url: str) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(status.name)}</td><td>{label}</td>"
+        f"<td><code>{e(status.published[rtype] or '-')}</code></td>"
+        f"<td>{e(_when(status.changed[rtype]))}</td></tr>"
+        for status in names for rtype, label in FAMILIES)
+    hostnames = (f"<table><tr><th>name</th><th></th><th>published</th>"
+                 f"<th>changed by this server</th></tr>{rows}</table>" if names else
+                 '<p class="muted">No hostnames: ask the admin to list yours in '
+                 "[Hostnames].</p>")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>Chipmunk: {e(user)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>Chipmunk for {e(user)}</h1>"
+        "<table>"
+        f"<tr><th>your address</th><td><code>{e(client)}</code> "
+        f"<span class=\"muted\">{family}, as this request came</span></td></tr>"
+        f"<tr><th>stored for you</th><td><code>{e(stored)}</code></td></tr></table>"
+        f"<h2>Your hostnames</h2>{hostnames}"
+        "<h2>Update URL for your router</h2>"
+        f"<pre id=\"update-url\">{e(url)}</pre>"
+        "<p class=\"muted\">With your user name and password (not shown here). "
+        "FRITZ!Box: <code>&lt;ipaddr&gt;,&lt;ip6addr&gt;</code> updates both.</p>"
+        "</body></html>\n")
