@@ -111,23 +111,28 @@ def test_no_watchdog_pings_without_watchdog_usec(tmp_path, start_server):
 
 
 def _activated_server(tmp_path: Path, sockets: list[socket.socket]) -> ServerProcess:
-    """Start the server the way systemd does for a .socket unit."""
+    """Start the server the way systemd does for a .socket unit.
+
+    The sockets travel as fresh descriptors (never dup2 onto fixed numbers
+    here: another test in this process may own them); in the child they are
+    first moved out of the way, then onto 3, 4, ... as systemd passes them.
+    """
     server = ServerProcess(tmp_path, server_config(tmp_path, listen="192.0.2.1:80"))
-    first = 50
-    for offset, sock in enumerate(sockets):
-        os.dup2(sock.fileno(), first + offset)
+    fds = [os.dup(sock.fileno()) for sock in sockets]
     launcher = (
-        "import os, sys\n"
-        f"for i in range({len(sockets)}): os.dup2({first} + i, 3 + i)\n"
+        "import fcntl, os, sys\n"
+        f"moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in {fds!r}]\n"
+        "for i, fd in enumerate(moved): os.dup2(fd, 3 + i)\n"
         f"os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='{len(sockets)}')\n"
         "os.execv(sys.executable, [sys.executable, '-m', 'chipmunk.server.cli', *sys.argv[1:]])\n")
-    with open(server.stderr_path, "ab") as stderr:
-        server.process = subprocess.Popen(
-            [sys.executable, "-c", launcher, "--config", str(server.config)],
-            env=server.env, stdin=subprocess.DEVNULL, stderr=stderr,
-            pass_fds=tuple(range(first, first + len(sockets))))
-    for offset in range(len(sockets)):
-        os.close(first + offset)
+    try:
+        with open(server.stderr_path, "ab") as stderr:
+            server.process = subprocess.Popen(
+                [sys.executable, "-c", launcher, "--config", str(server.config)],
+                env=server.env, stdin=subprocess.DEVNULL, stderr=stderr, pass_fds=tuple(fds))
+    finally:
+        for fd in fds:
+            os.close(fd)
     return server
 
 

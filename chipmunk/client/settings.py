@@ -10,6 +10,7 @@ of another known provider may stay in the file, unread.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import ipaddress
 import os
 from dataclasses import dataclass, field
@@ -87,6 +88,10 @@ BASE_SECTIONS = (
         Option("max_interval", bounded_duration(60), "7d", help=(
             "Update every record at least this often even when nothing changed\n"
             "(s, m, h, d or w suffix).")),
+        Option("metrics_file", to_optional_path, "", help=(
+            "After every check, write Prometheus metrics here for node_exporter's\n"
+            "textfile collector, e.g. /var/lib/prometheus/node-exporter/chipmunk.prom\n"
+            "(world-readable).  Empty: none.  Needs python3-prometheus-client.")),
     ), help="Settings for every use."),
     Section("ChipmunkAPIServer", (
         Option("username", to_nonempty_text, None, help="Your user on the chipmunk server."),
@@ -142,6 +147,7 @@ class ClientSettings:
     state_dir: Path
     ipv6_source: str
     max_interval: float
+    metrics_file: Path | None
     username: str
     password: str
     method: str
@@ -188,6 +194,10 @@ def load_settings(path: str | os.PathLike) -> ClientSettings:
         warnings.append(f"{path}: [ChipmunkAPIServer] tls_verify = no: the server's "
                         "certificate is not checked; anyone on the path can read the "
                         "password.  Prefer tls_verify = /path/to/ca.pem")
+    if loaded.get("Global", "metrics_file") and \
+            importlib.util.find_spec("prometheus_client") is None:
+        raise ConfigError(path, "needs prometheus_client (apt install "
+                          "python3-prometheus-client)", "Global", "metrics_file")
     if daemon["interval"] < MIN_SENSIBLE_INTERVAL:
         warnings.append(f"{path}: [Daemon] interval = {daemon['interval']:g}: checking more "
                         f"often than every {MIN_SENSIBLE_INTERVAL:g}s only loads the server")

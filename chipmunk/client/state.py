@@ -47,6 +47,8 @@ class RecordState:
     retry_not_before: float | None = None
     #: the exit code a "needs-attention" result keeps reporting
     exit_code: int | None = None
+    #: failed attempts since the last success
+    failures: int = 0
 
 
 @dataclass

@@ -20,6 +20,7 @@ from ..errors import PermanentError, TemporaryError, UpdateError
 from ..events import Event, log_event
 from ..http import HTTPClient
 from ..providers import Change, DNSProvider, Record, provider_class
+from . import metrics
 from .discovery import Discovered, discover_all, server_client
 from .settings import ClientSettings
 from .state import ClientState, RecordResult, RecordState, StateStore
@@ -128,12 +129,27 @@ class Updater:
                 if not dry_run:
                     state.addresses[rtype], state.changed_at[rtype] = address, now
         result = self._update_records(state, found.addresses, now, dry_run, force)
+        exit_code = worst_exit_code(codes + [result.exit_code])
         if not dry_run:
             self.store.save(state)
-        return CycleResult(found.addresses, worst_exit_code(codes + [result.exit_code]),
-                           temporary or result.temporary,
+            self._write_metrics(state, exit_code)
+        return CycleResult(found.addresses, exit_code, temporary or result.temporary,
                            max(retry_after or 0.0, result.retry_after or 0.0) or None,
                            result.needs_attention)
+
+    def record_keys(self) -> list[str]:
+        """Every record the configuration asks for, whatever this cycle learned."""
+        return [record.key for _, record in self.records({"A": "", "AAAA": ""})]
+
+    def _write_metrics(self, state: ClientState, exit_code: int) -> None:
+        path = self.settings.metrics_file
+        if path is None:
+            return
+        try:
+            metrics.write(path, state, exit_code, self.record_keys())
+        except OSError as error:  # the check itself went as it went
+            log.warning("cannot write [Global] metrics_file %s: %s", path,
+                        error.strerror or error)
 
     def _update_records(self, state: ClientState, addresses: dict[str, str], now: float,
                         dry_run: bool, force: bool) -> CycleResult:
@@ -179,6 +195,7 @@ class Updater:
                                 else RecordResult.UPDATED)
                 saved.error = saved.config_fingerprint = None
                 saved.retry_not_before = saved.exit_code = None
+                saved.failures = 0
         attention = sum(1 for _, record in self.records(addresses)
                         if state.record(record.key).result is RecordResult.NEEDS_ATTENTION)
         return CycleResult(addresses, worst_exit_code(codes), temporary, retry_after,
@@ -187,6 +204,7 @@ class Updater:
 
 def _failed(saved: RecordState, now: float, error: str, retry_after: float | None) -> None:
     saved.result, saved.error, saved.attempted_at = RecordResult.FAILED, error, now
+    saved.failures += 1
     saved.retry_not_before = now + retry_after if retry_after else None
 
 
@@ -194,3 +212,4 @@ def _needs_attention(saved: RecordState, now: float, error: str, fingerprint: st
                      exit_code: int) -> None:
     saved.result, saved.error, saved.attempted_at = RecordResult.NEEDS_ATTENTION, error, now
     saved.config_fingerprint, saved.exit_code = fingerprint, exit_code
+    saved.failures += 1
