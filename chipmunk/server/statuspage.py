@@ -34,10 +34,12 @@ STYLE = (
     "body{font:16px/1.45 system-ui,sans-serif;margin:0 auto;max-width:42rem;"
     "padding:1rem;color:#1d2327;background:#fbfbfa}"
     "h1{font-size:1.35rem;margin:.2rem 0 1rem}h2{font-size:1.05rem;margin:1.4rem 0 .4rem}"
+    "h3{font-size:1rem;margin:1rem 0 .2rem;overflow-wrap:break-word}"
     "table{border-collapse:collapse;width:100%}"
     "td,th{text-align:left;padding:.35rem .4rem;border-bottom:1px solid #dcdcde;"
-    "vertical-align:top;overflow-wrap:anywhere}"
-    "th{font-weight:600;color:#50575e}code{font:14px ui-monospace,monospace}"
+    "vertical-align:top;overflow-wrap:break-word}"
+    "th{font-weight:600;color:#50575e;width:7.5rem}"
+    "code{font:14px ui-monospace,monospace;overflow-wrap:anywhere}"
     "pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f0f0f1;padding:.6rem;"
     "border-radius:4px;font:14px ui-monospace,monospace}"
     ".muted{color:#646970}"
@@ -88,6 +90,11 @@ def _when(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
+def _changed(timestamp: float | None) -> str:
+    return "not changed by this server yet" if timestamp is None else \
+        f"changed {_when(timestamp)}"
+
+
 def update_url(environ: dict, hostname: str) -> str:
     scheme = environ.get("wsgi.url_scheme", "http")
     host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
@@ -121,22 +128,20 @@ def render_text(user: str, client: str, family: str, stored: str,
 def render_html(user: str, client: str, family: str, stored: str,
                 names: list[NameStatus], url: str) -> str:
     e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(status.name)}</td><td>{label}</td>"
-        f"<td><code>{e(status.published[rtype] or '-')}</code></td>"
-        f"<td>{e(_when(status.changed[rtype]))}</td></tr>"
-        for status in names for rtype, label in FAMILIES)
-    hostnames = (f"<table><tr><th>name</th><th></th><th>published</th>"
-                 f"<th>changed by this server</th></tr>{rows}</table>" if names else
-                 '<p class="muted">No hostnames: ask the admin to list yours in '
-                 "[Hostnames].</p>")
+    hostnames = "".join(
+        f'<h3 class="hostname">{e(status.name)}</h3><table>' + "".join(
+            f"<tr><th>{label}</th><td><code>{e(status.published[rtype] or '-')}</code>"
+            f'<br><span class="muted">{e(_changed(status.changed[rtype]))}'
+            "</span></td></tr>" for rtype, label in FAMILIES) + "</table>"
+        for status in names) or ('<p class="muted">No hostnames: ask the admin to list '
+                                 "yours in [Hostnames].</p>")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>Chipmunk: {e(user)}</title><style>{STYLE}</style></head><body>"
         f"<h1>Chipmunk for {e(user)}</h1>"
         "<table>"
-        f"<tr><th>your address</th><td><code>{e(client)}</code> "
+        f"<tr><th>your address</th><td><code>{e(client)}</code><br>"
         f"<span class=\"muted\">{family}, as this request came</span></td></tr>"
         f"<tr><th>stored for you</th><td><code>{e(stored)}</code></td></tr></table>"
         f"<h2>Your hostnames</h2>{hostnames}"

@@ -30,8 +30,9 @@ from .settings import ServerSettings, load_settings
 log = logging.getLogger(__name__)
 
 REFUSED = "refused"
-#: seconds between updates of the gauges, when metrics are on
-REFRESH = 5.0
+#: seconds between moving this process's counts into the shared metrics and
+#: updating its gauges, when metrics are on (a scrape may be this late)
+REFRESH = 1.0
 
 
 def load_checked(path: str) -> ServerSettings:
@@ -93,6 +94,7 @@ class Worker:
         refresh = REFRESH if metrics.METRICS.enabled else None
         while (request := self.service.wait(refresh)) is not Request.TERMINATE:
             if request is None:
+                metrics.METRICS.flush()
                 metrics.METRICS.refresh(self.app.runtime.lockout.locked_out(),
                                         self.http.open_connections())
             if request is not Request.RELOAD:
@@ -103,6 +105,7 @@ class Worker:
                 self._reload_for_supervisor()
         self.service.stopping("Stopping: finishing requests in progress")
         self.http.stop()
+        metrics.METRICS.flush()
         if self.metrics_http is not None:
             self.metrics_http.stop()
         self.app.close()
