@@ -32,6 +32,8 @@ class Request(enum.Enum):
     TERMINATE = "terminate"
     CHILD_EXITED = "child-exited"
     REOPEN_LOGS = "reopen-logs"
+    #: not a signal: a descriptor given to SignalInbox.watch() has input
+    READABLE = "readable"
 
 
 def _record_nothing(_signum: int, _frame: object) -> None:
@@ -52,9 +54,21 @@ class SignalInbox:
         self._reader, self._writer = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._poll = select.poll()
         self._poll.register(self._reader, select.POLLIN)
+        self._watched: set[int] = set()
         signal.set_wakeup_fd(self._writer, warn_on_full_buffer=False)
         for signum in self._requests_by_signal:
             signal.signal(signum, _record_nothing)
+
+    def watch(self, fd: int) -> None:
+        """Also end a wait when ``fd`` has input: wait() then returns READABLE
+        (until the caller has read what is there), after any signal request."""
+        self._poll.register(fd, select.POLLIN)
+        self._watched.add(fd)
+
+    def unwatch(self, fd: int) -> None:
+        if fd in self._watched:
+            self._poll.unregister(fd)
+            self._watched.discard(fd)
 
     def wait(self, timeout: float | None) -> Request | None:
         """The next request, or None once ``timeout`` seconds passed without one."""
@@ -63,9 +77,12 @@ class SignalInbox:
             # poll() is retried after EINTR with the time left (PEP 475), so
             # it comes back empty only when that time is up.
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-            if not self._poll.poll(None if remaining is None else remaining * 1000):
+            ready = self._poll.poll(None if remaining is None else remaining * 1000)
+            if not ready:
                 return None
             self._take_arrived()
+            if not self._requests and any(fd in self._watched for fd, _ in ready):
+                return Request.READABLE
         return self._requests.popleft()
 
     def _take_arrived(self) -> None:

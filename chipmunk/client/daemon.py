@@ -1,9 +1,12 @@
 """``chipmunk-client run``: the Type=notify daemon around the update cycle.
 
 Signals only record what arrived (:class:`~chipmunk.signals.SignalInbox`);
-this loop acts on them between checks.  All waiting is a wait on that inbox
-with a timeout, so SIGTERM ends a wait at once and no wake-up happens
-between checks except the watchdog pings systemd asked for.
+this loop acts on them between checks.  All waiting is one wait on that
+inbox with a timeout, which also returns when the kernel reports a network
+event (:mod:`.netwatch`, ``[Daemon] watch_network``): SIGTERM ends a wait at
+once, a relevant network change starts a check after ``debounce`` seconds
+(one check for a burst of events), and no other wake-up happens between
+checks except the watchdog pings systemd asked for.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from ..service import Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
 from .logfile import LogFile
+from .netwatch import NetworkWatch
 from .settings import ClientSettings, load_settings
 from .updater import CycleResult, Updater
 
@@ -52,9 +56,10 @@ class Backoff:
         self.failures = 0
 
 
-def status_text(result: CycleResult, delay: float) -> str:
+def status_text(result: CycleResult, delay: float, reason: str = "start") -> str:
     addresses = ", ".join(result.addresses[t] for t in ("A", "AAAA") if t in result.addresses)
-    text = f"Address {addresses or 'unknown'}; next check in {_human(delay)}"
+    text = (f"Address {addresses or 'unknown'} (checked: {reason}); "
+            f"next check in {_human(delay)}")
     if result.needs_attention:
         text += f"; {result.needs_attention} record(s) need attention"
     elif result.temporary or not result.addresses:
@@ -80,10 +85,14 @@ class ClientDaemon:
         self.logfile = LogFile()
         self.updater = Updater(settings)
         self._status = "Checking the public address"
+        self.watch: NetworkWatch | None = None
+        #: why the next check runs, for STATUS=
+        self.reason = "start"
 
     def run(self) -> int:
         service = Service(SignalInbox(SIGNALS), self.notifier, lambda: self._status)
         self.logfile.use(self.settings.logfile)
+        self._watch_network(service)
         service.ready()
         try:
             while True:
@@ -93,29 +102,70 @@ class ClientDaemon:
                 else:
                     self.backoff.reset()
                     delay = self.settings.interval
-                self.notifier.status(status_text(result, delay))
+                self.notifier.status(status_text(result, delay, self.reason))
                 if self._wait(service, delay) is Request.TERMINATE:
                     break
         finally:
             service.stopping("Stopping")
+            self._unwatch(service)
             self.updater.close()
             self.logfile.use(None)
         log.info("stopped")
         return ExitCode.OK
 
+    def _watch_network(self, service: Service) -> None:
+        """Subscribe to the kernel's network events as the settings say."""
+        self._unwatch(service)
+        if self.settings.watch_network:
+            self.watch = NetworkWatch(self.settings.interfaces)
+            service.inbox.watch(self.watch.fileno())
+            log.debug("watching network events on %s",
+                      ", ".join(self.settings.interfaces) or "every interface")
+
+    def _unwatch(self, service: Service) -> None:
+        if self.watch is not None:
+            service.inbox.unwatch(self.watch.fileno())
+            self.watch.close()
+            self.watch = None
+
     def _wait(self, service: Service, delay: float) -> Request | None:
-        """Wait ``delay`` seconds, acting on signals; TERMINATE or RELOAD ends it."""
+        """Wait ``delay`` seconds, acting on signals and network events;
+        TERMINATE, RELOAD or a relevant network change ends it."""
+        self.reason = "interval"
         deadline = time.monotonic() + delay
         while (request := service.wait(deadline - time.monotonic())) is not None:
-            if request is Request.REOPEN_LOGS:
+            if request is Request.READABLE:
+                events = self.watch.relevant_events() if self.watch else []
+                if events:
+                    return self._settle(service, events)
+            elif request is Request.REOPEN_LOGS:
                 self.logfile.reopen()
                 log.info("reopened the log file")
             elif request is Request.RELOAD:
                 self._status = "Checking the public address"
+                self.reason = "reload"
                 service.reload(self._load, self._apply)
+                self._watch_network(service)
                 return request  # check at once with the new configuration
             elif request is Request.TERMINATE:
                 return request
+        return None
+
+    def _settle(self, service: Service, events: list[str]) -> Request | None:
+        """After a relevant event, let a burst pass (``debounce`` seconds,
+        reading what else arrives), then check once; TERMINATE still stops."""
+        log.info("network change: %s; checking in %gs", events[0]
+                 + (f" (and {len(events) - 1} more)" if len(events) > 1 else ""),
+                 self.settings.debounce)
+        self.reason = f"network change: {events[0]}"
+        deadline = time.monotonic() + self.settings.debounce
+        while (request := service.wait(deadline - time.monotonic())) is not None:
+            if request is Request.TERMINATE:
+                return request
+            if request is Request.READABLE and self.watch is not None:
+                self.watch.relevant_events()  # part of the same burst
+            elif request is Request.REOPEN_LOGS:
+                self.logfile.reopen()
         return None
 
     def _load(self) -> ClientSettings:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from ..config import ConfigError, Lifecycle, Option, Schema, Section
 from ..converters import (
     bounded_duration,
+    list_of,
     optional,
     to_bool,
     to_nonempty_text,
@@ -116,6 +117,16 @@ BASE_SECTIONS = (
         Option("interval", bounded_duration(0.1, 86400), "300", help=(
             "Seconds between checks in the daemon (chipmunk-client run).  The timer\n"
             "unit sets the pace of one-shot runs.")),
+        Option("watch_network", to_bool, "yes", help=(
+            "yes: also check as soon as the kernel reports a relevant change (a\n"
+            "global address added or removed, a new default route, a link coming\n"
+            "up); the interval stays as the safety net.  Temporary and tentative\n"
+            "IPv6 addresses are ignored.")),
+        Option("interfaces", list_of(to_nonempty_text, "interface names", allow_empty=True),
+               "", help=(
+            "Only these interfaces' events count, comma-separated; empty: all.")),
+        Option("debounce", bounded_duration(0, 60), "1", help=(
+            "Seconds to let a burst of network events pass before the one check.")),
         Option("pidfile", lifecycle=Lifecycle.OBSOLETE, note=(
             "systemd tracks the process; no PID file is written")),
         Option("logfile", to_optional_path, "", lifecycle=Lifecycle.DEPRECATED, note=(
@@ -156,6 +167,9 @@ class ClientSettings:
     tls_verify: bool | str
     timeout: float
     interval: float
+    watch_network: bool
+    interfaces: tuple[str, ...]
+    debounce: float
     logfile: Path | None
     providers: tuple[str, ...]
     #: provider name -> its converted section
