@@ -118,6 +118,7 @@ bench: apt-bench
 	$(PYTHON_DEBIAN) -m benchmarks.reload_bench
 	$(PYTHON_DEBIAN) -m benchmarks.dyndns_bench
 	$(PYTHON_DEBIAN) -m benchmarks.metrics_bench
+	$(PYTHON_DEBIAN) -m benchmarks.netwatch_bench
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

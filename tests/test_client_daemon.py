@@ -71,7 +71,7 @@ def hosts_config(chipmunk_server, tmp_path, names="home.lan home", extra="") -> 
 def test_ready_status_and_watchdog(tmp_path, chipmunk_server, start_client):
     client = start_client(hosts_config(chipmunk_server, tmp_path), WATCHDOG_USEC="200000")
     client.notify.wait_for("READY", "1")
-    assert client.status("Address") == "Address 127.0.0.1; next check in 60 min"
+    assert client.status("Address") == "Address 127.0.0.1 (checked: start); next check in 60 min"
     assert (tmp_path / "hosts").read_text() == "127.0.0.1 home.lan home\n"
     client.notify.wait_for("WATCHDOG", "1")
     client.notify.wait_for("WATCHDOG", "1")
@@ -187,5 +187,5 @@ def test_status_shows_both_families(tmp_path, chipmunk_server, start_client):
                            "record_types = A, AAAA\n[Daemon]\ninterval = 3600\n",
                            endpoint6=chipmunk_server.endpoint6)
     client = start_client(config)
-    assert client.status("Address") == "Address 127.0.0.1, ::1; next check in 60 min"
+    assert client.status("Address") == "Address 127.0.0.1, ::1 (checked: start); next check in 60 min"
     assert client.stop() == 0

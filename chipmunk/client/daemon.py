@@ -116,11 +116,17 @@ class ClientDaemon:
     def _watch_network(self, service: Service) -> None:
         """Subscribe to the kernel's network events as the settings say."""
         self._unwatch(service)
-        if self.settings.watch_network:
+        if not self.settings.watch_network:
+            return
+        try:
             self.watch = NetworkWatch(self.settings.interfaces)
-            service.inbox.watch(self.watch.fileno())
-            log.debug("watching network events on %s",
-                      ", ".join(self.settings.interfaces) or "every interface")
+        except OSError as error:  # e.g. RestrictAddressFamilies without AF_NETLINK
+            log.warning("cannot watch the network (%s): checking every [Daemon] interval "
+                        "only", error.strerror or error)
+            return
+        service.inbox.watch(self.watch.fileno())
+        log.info("watching the network (%s): a relevant change starts a check",
+                 ", ".join(self.settings.interfaces) or "every interface")
 
     def _unwatch(self, service: Service) -> None:
         if self.watch is not None:

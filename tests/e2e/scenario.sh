@@ -136,8 +136,10 @@ pinged_again() {
 }
 wait_for 15 "a second watchdog ping" pinged_again
 echo "StatusText: $(systemctl show -P StatusText chipmunk-clientd)"
-systemctl show -P StatusText chipmunk-clientd | grep -q "^Address 127.0.0.1; next check in" \
-    || fail "clientd status"
+systemctl show -P StatusText chipmunk-clientd \
+    | grep -q "^Address 127.0.0.1 (checked: start); next check in" || fail "clientd status"
+journalctl -u chipmunk-clientd -o cat | grep -q "watching the network" \
+    || fail "clientd watches netlink (RestrictAddressFamilies has AF_NETLINK)"
 [ "$(ps -o user= -p "$(systemctl show -P MainPID chipmunk-clientd)")" = chipmunk ] \
     || fail "clientd runs as chipmunk"
 systemctl stop chipmunk-clientd
