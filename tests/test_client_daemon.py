@@ -187,5 +187,6 @@ def test_status_shows_both_families(tmp_path, chipmunk_server, start_client):
                            "record_types = A, AAAA\n[Daemon]\ninterval = 3600\n",
                            endpoint6=chipmunk_server.endpoint6)
     client = start_client(config)
-    assert client.status("Address") == "Address 127.0.0.1, ::1 (checked: start); next check in 60 min"
+    assert client.status("Address") == \
+        "Address 127.0.0.1, ::1 (checked: start); next check in 60 min"
     assert client.stop() == 0
