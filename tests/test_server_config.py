@@ -158,3 +158,12 @@ def test_settings_class_matches_the_schema():
     """A key added, renamed or removed in one but not the other fails here."""
     fields = {field.name for field in dataclasses.fields(server_settings.ServerSettings)}
     assert fields == set(server_settings.SCHEMA.fields()) | set(server_settings.DERIVED_FIELDS)
+
+
+def test_users_is_the_last_section_of_the_shipped_config(tmp_path):
+    """Admins append "name = hash" to /etc/chipmunk/server.ini (the e2e does)."""
+    text = SAMPLE.read_text()
+    assert re.findall(r"(?m)^\[(\w+)\]", text)[-1] == "Users"
+    appended = tmp_path / "server.ini"
+    appended.write_text(text + "carol = a password\n")
+    assert "carol" in load_settings(appended).users

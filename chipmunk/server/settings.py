@@ -174,13 +174,6 @@ BASE_SECTIONS = [
             "Failed logins are counted per IPv6 network of this prefix length:\n"
             "one host usually holds a whole /64 and could rotate through it.")),
     ), help="Everything in this section is optional."),
-    Section("Users", free_form=True, help=(
-        "One line per user: username = password.  Usernames may use A-Z a-z 0-9 . _ -\n"
-        "(at most 64, not starting with '.').  Paste a hash from\n"
-        "'chipmunk-server hash-password' instead of a plain-text password.\n"
-        "With no users every request is refused with 401."),
-        example=("# For example (the hash comes from chipmunk-server hash-password):\n"
-                 "#   alice = $scrypt$ln=15,r=8,p=1$SALT$HASH")),
     Section("Hostnames", free_form=True, help=(
         "Who may update which names through dyndns2 (/nic/update): one line per\n"
         "user, username = host names, comma-separated.  A name belongs to one user."),
@@ -194,6 +187,14 @@ BASE_SECTIONS = [
         Option("timeout", bounded_float(1, 300), "10", help=(
             "Seconds to wait for a provider's answer; the router waits as long.")),
     ), help="Where accepted dyndns2 updates go."),
+    Section("Users", free_form=True, help=(
+        "One line per user: username = password.  Usernames may use A-Z a-z 0-9 . _ -\n"
+        "(at most 64, not starting with '.').  Paste a hash from\n"
+        "'chipmunk-server hash-password' instead of a plain-text password.\n"
+        "With no users every request is refused with 401."),
+        example=("# For example (the hash comes from chipmunk-server hash-password):\n"
+                 "#   alice = $scrypt$ln=15,r=8,p=1$SALT$HASH")),
+    # [Users] stays last: appending "name = hash" to the shipped file works
 ]
 #: the sections every server config has (the sample config and manual page)
 SCHEMA = Schema(BASE_SECTIONS)
