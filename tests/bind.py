@@ -20,7 +20,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
-from helpers import WAIT
+from helpers import WAIT, stop_process
 
 NAMED = "/usr/sbin/named"
 ZONE = "example.test"
@@ -95,13 +95,7 @@ zone "{ZONE}" {{
         raise RuntimeError(f"named did not answer within {WAIT}s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=WAIT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=WAIT)
+        stop_process(self.process)
 
     def query(self, name: str, rdtype: str) -> list[str]:
         """The rrset's values, asked over DNS (TCP)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import os
 import signal
 import socket
@@ -228,3 +229,23 @@ def run_client(config: Path, *args: str, **env: str) -> subprocess.CompletedProc
     return subprocess.run([sys.executable, "-m", "chipmunk.client.cli", "--config",
                            str(config), *args], env=child_env(**env), capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def make_refresh_due(tmp_path: Path) -> None:
+    """Age every record in ``tmp_path/state`` by 30 days: the next run refreshes it."""
+    state_path = tmp_path / "state" / "state.json"
+    state = json.loads(state_path.read_text())
+    for record in state["records"].values():
+        record["updated_at"] -= 30 * 86400
+    state_path.write_text(json.dumps(state))
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """SIGTERM, and SIGKILL what does not stop within WAIT."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=WAIT)

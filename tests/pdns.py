@@ -19,7 +19,7 @@ import dns.rdatatype
 import requests
 
 from bind import free_port_tcp_and_udp
-from helpers import WAIT
+from helpers import WAIT, stop_process
 
 PDNS_SERVER = "/usr/sbin/pdns_server"
 SCHEMA = Path("/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql")
@@ -71,13 +71,7 @@ class PowerDNS:
         raise RuntimeError(f"PowerDNS did not answer within {WAIT}s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=WAIT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=WAIT)
+        stop_process(self.process)
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         return requests.request(method, f"{self.url}/api/v1{path}", timeout=5,

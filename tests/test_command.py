@@ -1,11 +1,10 @@
 """The command provider through the real client: argv, environment, exit codes."""
 from __future__ import annotations
 
-import json
 import stat
 import subprocess
 
-from helpers import run_client, write_provider_config
+from helpers import make_refresh_due, run_client, write_provider_config
 
 
 def write(tmp_path, chipmunk_server, body: str, extra: str = "",
@@ -16,14 +15,6 @@ def write(tmp_path, chipmunk_server, body: str, extra: str = "",
     section = (f"[command]\ncommand = {program} --zone 'home net'\nhost = home, router\n"
                f"record_types = {record_types}\n{extra}")
     return write_provider_config(tmp_path, chipmunk_server, "command", section)
-
-
-def make_refresh_due(tmp_path) -> None:
-    state_path = tmp_path / "state" / "state.json"
-    state = json.loads(state_path.read_text())
-    for record in state["records"].values():
-        record["updated_at"] -= 30 * 86400
-    state_path.write_text(json.dumps(state))
 
 
 RECORD_CALL = ('echo "$CHIPMUNK_RECORD $CHIPMUNK_RECORD_TYPE $CHIPMUNK_IP '

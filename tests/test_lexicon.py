@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from chipmunk.providers.contract import make_provider
-from helpers import child_env, run_client, write_provider_config
+from helpers import child_env, make_refresh_due, run_client, write_provider_config
 from pdns import ZONE, PowerDNS
 
 HERE = Path(__file__).parent
@@ -44,14 +44,6 @@ def write_client(tmp_path, chipmunk_server, pdns_url: str, api_key: str,
     text = config.read_text().replace("timeout = 5", "timeout = 2")
     config.write_text(text)
     return config
-
-
-def make_refresh_due(tmp_path) -> None:
-    state_path = tmp_path / "state" / "state.json"
-    state = json.loads(state_path.read_text())
-    for record in state["records"].values():
-        record["updated_at"] -= 30 * 86400
-    state_path.write_text(json.dumps(state))
 
 
 def serial(pdns: PowerDNS) -> int:

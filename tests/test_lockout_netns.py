@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import NotifySocket, server_config
+from helpers import NotifySocket, server_config, stop_process
 from netns import Namespace
 
 SERVER = "2001:db8:1:2::1"
@@ -35,8 +35,7 @@ def server(tmp_path):
         notify.wait_for("READY", "1")
         yield namespace
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        stop_process(process)
         notify.close()
         namespace.delete()
 

@@ -7,14 +7,13 @@ published address is read from the hosts file.
 """
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import WAIT, NotifySocket, server_config, wait_until
+from helpers import WAIT, NotifySocket, server_config, stop_process, wait_until
 from netns import Namespace
 
 PORT = 18080  # the namespace is new: nothing else listens there
@@ -74,12 +73,7 @@ class Daemon:
 
     def stop(self) -> None:
         for process in (self.client, self.server):
-            process.terminate()
-            try:
-                process.wait(timeout=WAIT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=WAIT)
+            stop_process(process)
         self.notify.close()
         self.server_notify.close()
 

@@ -1,7 +1,6 @@
 """The rfc2136 provider against a real BIND9 named, checked over DNS."""
 from __future__ import annotations
 
-import json
 import socket
 import socketserver
 import struct
@@ -13,7 +12,7 @@ import dns.tsig
 import pytest
 
 from bind import KEY_NAME, OTHER_KEY_NAME, ZONE, Named
-from helpers import run_client, write_provider_config
+from helpers import make_refresh_due, run_client, write_provider_config
 
 
 @pytest.fixture
@@ -43,14 +42,6 @@ def test_a_and_aaaa_from_one_config(tmp_path, chipmunk_server, named):
     assert named.query(ZONE, "A") == ["127.0.0.1"] and named.query(ZONE, "AAAA") == ["::1"]
     assert "rfc2136 home.example.test A updated: 192.0.2.1 -> 127.0.0.1" in result.stderr
     assert "rfc2136 example.test AAAA created: (missing) -> ::1" in result.stderr
-
-
-def make_refresh_due(tmp_path) -> None:
-    state_path = tmp_path / "state" / "state.json"
-    state = json.loads(state_path.read_text())
-    for record in state["records"].values():
-        record["updated_at"] -= 30 * 86400
-    state_path.write_text(json.dumps(state))
 
 
 def test_reads_first_and_writes_only_what_differs(tmp_path, chipmunk_server, named):
