@@ -7,6 +7,7 @@ published address is read from the hosts file.
 """
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ class Daemon:
     """chipmunk-server and ``chipmunk-client run`` inside the namespace."""
 
     def __init__(self, tmp_path: Path, namespace: Namespace, daemon: str = "",
-                 **env: str) -> None:
+                 debounce: str = "0.5", **env: str) -> None:
         self.namespace, self.tmp_path = namespace, tmp_path
         self.hosts = tmp_path / "hosts"
         state = tmp_path / "server-state"
@@ -41,7 +42,7 @@ class Daemon:
             "ipv6_source = interface:d0\n"
             f"[ChipmunkAPIServer]\nusername = alice\npassword = wonderland\n"
             f"endpoint = http://127.0.0.1:{PORT}\ntimeout = 5\n"
-            f"[Daemon]\ninterval = 3600\ndebounce = 0.5\n{daemon}"
+            f"[Daemon]\ninterval = 3600\ndebounce = {debounce}\n{daemon}"
             f"[dDNS]\nprovider = hostsfile\n"
             f"[hostsfile]\npath = {self.hosts}\nhost = home.lan\nrecord_types = A, AAAA\n")
         client_ini.chmod(0o600)
@@ -186,6 +187,22 @@ def test_with_a_watchdog_it_wakes_only_to_ping(tmp_path, namespace):
             pings += bool(message and message.get("WATCHDOG") == "1")
         woke = switches() - before
         assert pings >= 5 and woke <= pings + 1, (woke, pings)
+    finally:
+        running.stop()
+
+
+def test_a_reload_during_the_debounce_is_not_lost(tmp_path, namespace):
+    running = Daemon(tmp_path, namespace, debounce="10")
+    try:
+        namespace.ip("addr", "add", "2001:db8:5::5/64", "dev", "d0", "nodad")
+        time.sleep(0.5)  # the event has arrived: the daemon now waits out the debounce
+        running.client.send_signal(signal.SIGHUP)
+        started = time.monotonic()
+        assert running.notify.wait_for("RELOADING", "1", timeout=5)
+        while "(checked: reload)" not in running.next_status(timeout=5):
+            pass
+        assert time.monotonic() - started < 5, "the reload did not wait for the debounce"
+        assert running.published_ipv6() == "2001:db8:5::5"
     finally:
         running.stop()
 

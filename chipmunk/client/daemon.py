@@ -148,14 +148,17 @@ class ClientDaemon:
                 self.logfile.reopen()
                 log.info("reopened the log file")
             elif request is Request.RELOAD:
-                self._status = "Checking the public address"
-                self.reason = "reload"
-                service.reload(self._load, self._apply)
-                self._watch_network(service)
+                self._reload(service)
                 return request  # check at once with the new configuration
             elif request is Request.TERMINATE:
                 return request
         return None
+
+    def _reload(self, service: Service) -> None:
+        self._status = "Checking the public address"
+        self.reason = "reload"
+        service.reload(self._load, self._apply)
+        self._watch_network(service)
 
     def _settle(self, service: Service, events: list[str]) -> Request | None:
         """After a relevant event, let a burst pass (``debounce`` seconds,
@@ -167,6 +170,9 @@ class ClientDaemon:
         deadline = time.monotonic() + self.settings.debounce
         while (request := service.wait(deadline - time.monotonic())) is not None:
             if request is Request.TERMINATE:
+                return request
+            if request is Request.RELOAD:  # check at once, with the new configuration
+                self._reload(service)
                 return request
             if request is Request.READABLE and self.watch is not None:
                 self.watch.relevant_events()  # part of the same burst
