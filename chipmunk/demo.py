@@ -4,8 +4,10 @@ Starts chipmunk-server on its default address (127.0.0.1:8080) with a demo
 user (hashed password) and a temporary state directory, shows its answers,
 then runs ``chipmunk-client once`` against it with the hostsfile provider and
 shows what the client learned and wrote: the ``.cm`` file on the server side,
-the hosts file and the client's status.  Everything is stopped and removed
-at the end.
+the hosts file and the client's status.  Then it reports an address by
+dyndns2, as a router would (``good``, then ``nochg``), shows where the
+server kept it and the user's status page.  Everything is stopped and
+removed at the end.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from .server.passwords import hash_password
 
 ADDRESS = "127.0.0.1:8080"
 USER, PASSWORD = "demo", "demo-password"
+ROUTER_NAME = "router.example.lan"
 
 
 def request(path: str, method: str = "GET", password: str = PASSWORD) -> str:
@@ -64,6 +67,7 @@ def write_configs(temp: Path) -> tuple[Path, Path, Path, Path]:
     server_config, client_config = temp / "server.ini", temp / "client.ini"
     hosts = temp / "hosts"
     server_config.write_text(f"[Paths]\nclient_update_dir = {server_state}\n\n"
+                             f"[Hostnames]\n{USER} = {ROUTER_NAME}\n\n"
                              f"[Users]\n{USER} = {hash_password(PASSWORD)}\n")
     client_config.write_text(
         f"[Global]\nupdate_dns = yes\nstate_dir = {client_state}\n\n"
@@ -94,6 +98,12 @@ def main() -> int:
             cm_file = server_state / f"{USER}.cm"
             print(f"== server side {cm_file}: {cm_file.read_text()!r}")
             print(f"== client side {hosts}:\n{hosts.read_text()}", end="")
+            update = f"/nic/update?hostname={ROUTER_NAME}&myip=192.0.2.7,2001:db8::7"
+            for _ in range(2):
+                print(f"== a router's dyndns2 update: GET {update}\n{request(update)}")
+            kept = server_state / "hostnames" / ROUTER_NAME
+            print(f"== kept by the server (no [Publish]): {kept}\n{kept.read_text()}", end="")
+            print(f"== GET / (the status page, as text)\n{request('/')}")
         finally:
             server.send_signal(signal.SIGTERM)
             code = server.wait(timeout=15)
