@@ -1,0 +1,26 @@
+"""``make run`` (chipmunk.demo) works, in a network namespace of its own
+(it uses the fixed default port 8080, which nothing else then contends for)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from helpers import child_env
+from netns import Namespace
+
+
+def test_make_run_shows_the_main_job():
+    namespace = Namespace()
+    try:
+        done = subprocess.run(["ip", "netns", "exec", namespace.name, sys.executable, "-m",
+                               "chipmunk.demo"], env=child_env(), capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        namespace.delete()
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "200 Your IP:  127.0.0.1" in out and "401 " in out
+    assert "127.0.0.1 home.example.lan home" in out, "the client wrote the hosts file"
+    assert "200 good 192.0.2.7,2001:db8::7" in out and "200 nochg 192.0.2.7,2001:db8::7" in out
+    assert "router.example.lan IPv6: 2001:db8::7" in out, "the status page"
+    assert "chipmunk-server stopped with exit status 0" in out
