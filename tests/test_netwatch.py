@@ -72,6 +72,14 @@ class Daemon:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
+    def wake_ups(self) -> int:
+        """The daemon's voluntary context switches so far (each sleep it woke from)."""
+        # `ip netns exec` execs the program: the child's pid is the daemon's
+        assert "python" in Path(f"/proc/{self.client.pid}/comm").read_text()
+        status = Path(f"/proc/{self.client.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines()
+                        if line.startswith("voluntary_ctxt_switches")))
+
     def stop(self) -> None:
         for process in (self.client, self.server):
             stop_process(process)
@@ -159,33 +167,22 @@ def test_a_burst_of_twenty_events_is_one_check(daemon, namespace):
 
 def test_idle_it_sleeps_in_one_wait(daemon):
     """No events, no watchdog: no wake-ups at all over 3 s."""
-    def switches() -> int:
-        # `ip netns exec` execs the program: the child's pid is the daemon's
-        status = Path(f"/proc/{daemon.client.pid}/status").read_text()
-        assert "python" in Path(f"/proc/{daemon.client.pid}/comm").read_text()
-        return int(next(line.split()[1] for line in status.splitlines()
-                        if line.startswith("voluntary_ctxt_switches")))
     time.sleep(1)  # the namespace settles (nothing to wait for: it just gets quiet)
-    before = switches()
+    before = daemon.wake_ups()
     time.sleep(3)  # measuring an idle process: there is nothing to wait for
-    assert switches() - before == 0
+    assert daemon.wake_ups() - before == 0
 
 
 def test_with_a_watchdog_it_wakes_only_to_ping(tmp_path, namespace):
     running = Daemon(tmp_path, namespace, WATCHDOG_USEC="1000000")  # a ping every 0.5 s
     try:
-        path = Path(f"/proc/{running.client.pid}/status")
-
-        def switches() -> int:
-            return int(next(line.split()[1] for line in path.read_text().splitlines()
-                            if line.startswith("voluntary_ctxt_switches")))
         time.sleep(1)  # the namespace settles
-        before, pings = switches(), 0
+        before, pings = running.wake_ups(), 0
         deadline = time.monotonic() + 3
         while (remaining := deadline - time.monotonic()) > 0:
             message = running.notify.receive(remaining)
             pings += bool(message and message.get("WATCHDOG") == "1")
-        woke = switches() - before
+        woke = running.wake_ups() - before
         assert pings >= 5 and woke <= pings + 1, (woke, pings)
     finally:
         running.stop()
