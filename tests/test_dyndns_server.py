@@ -77,6 +77,7 @@ def test_dual_stack_is_one_line_and_families_are_independent(client, tmp_path):
     ("hostname=home.example.org&myip=192.0.2.5/32&system=dyndns&wildcard=NOCHG&mx=x"
      "&backmx=NO&offline=NO", "good 192.0.2.5"),
     ("hostname=home.example.org&myip=", "good 192.0.2.10"),
+    ("hostname=home.example.org&myip=::ffff:192.0.2.5", "good 192.0.2.5"),
     ("hostname=home.example.org", "good 192.0.2.10"),
 ])
 def test_what_real_clients_send(client, query, answer):
@@ -91,6 +92,11 @@ def test_what_real_clients_send(client, query, answer):
     ("hostname=home.example.org&myip=example.org", "dnserr"),
     ("hostname=home.example.org&myip=192.0.2.1,192.0.2.2", "dnserr"),
     ("hostname=home.example.org&myipv6=192.0.2.1", "dnserr"),
+    ("hostname=home.example.org&myip=fe80::1%25eth0", "dnserr"),
+    ("hostname=home.example.org&myip=0.0.0.0", "dnserr"),
+    ("hostname=home.example.org&myip=::", "dnserr"),
+    ("hostname=home.example.org&myip=224.0.0.1", "dnserr"),
+    ("hostname=home.example.org&myip=192.0.2.1,2001:db8::1,192.0.2.1", "dnserr"),
 ])
 def test_refusals(client, tmp_path, query, answer):
     assert update(client, query)[2] == answer + "\n"

@@ -6,10 +6,14 @@ so that other programs (cron jobs, path units) notice.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
 from ..atomicfile import touch, write_atomic
+from ..events import Event, log_event
+
+log = logging.getLogger(__name__)
 
 UPDATED_FLAG = "updated"
 
@@ -41,3 +45,18 @@ class AddressBook:
             write_atomic(path, f"{address}\n".encode("ascii"))
             touch(self.directory / UPDATED_FLAG)
         return True
+
+    def remember(self, username: str, address: str) -> bool | None:
+        """Store ``address`` for ``username`` and log it as /set and dyndns2 both
+        do: True when it changed, False when not, None when it could not be saved."""
+        fields = {"CHIPMUNK_USER": username, "CHIPMUNK_CLIENT_IP": address}
+        try:
+            changed = self.store(username, address)
+        except (OSError, ValueError) as error:
+            log_event(log, Event.SET_FAILED, f"cannot save the address of {username} to "
+                      f"{self.directory}: {error}", fields, logging.ERROR)
+            return None
+        if changed:
+            log_event(log, Event.ADDRESS_CHANGED, f"address of {username} is now {address}",
+                      fields)
+        return changed

@@ -71,18 +71,12 @@ def _bare_ip(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
 
 def _set(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
     _discard_body(environ, runtime.settings.max_body_size)
-    fields = {"CHIPMUNK_USER": user, "CHIPMUNK_CLIENT_IP": client}
-    try:
-        changed = runtime.addressbook.store(user, client)
-    except (OSError, ValueError) as error:
-        log_event(log, Event.SET_FAILED, f"cannot save the address of {user} to "
-                  f"{runtime.addressbook.directory}: {error}", fields, logging.ERROR)
+    changed = runtime.addressbook.remember(user, client)
+    if changed is None:
         return Reply.json("500 Internal Server Error",
                           {"Client_IP": client, "status": "failed"})
     if changed:
         metrics.METRICS.set_changed()
-        log_event(log, Event.ADDRESS_CHANGED, f"address of {user} is now {client}",
-                  fields)
     return Reply.json("200 OK", {"Client_IP": client, "status": "saved",
                                  "changed": changed})
 

@@ -20,8 +20,6 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from ..errors import UpdateError
-from ..events import Event, log_event
 from . import metrics
 from .hostnames import normalize_hostname
 from .publisher import Published
@@ -46,7 +44,16 @@ def query_values(query_string: str) -> dict[str, str]:
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    return ipaddress.ip_address(text.strip().split("/", 1)[0])
+    """One address of ``myip``; ValueError for what no record should hold."""
+    address = ipaddress.ip_address(text.strip().split("/", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id:
+            raise ValueError(f"{text!r}: a scoped address (%zone) means nothing in DNS")
+        if address.ipv4_mapped:  # ::ffff:192.0.2.7 is the IPv4 address
+            address = address.ipv4_mapped
+    if address.is_unspecified or address.is_multicast:
+        raise ValueError(f"{text!r} is not a host's address")
+    return address
 
 
 def requested_addresses(myip: str | None, myipv6: str | None,
@@ -56,6 +63,8 @@ def requested_addresses(myip: str | None, myipv6: str | None,
     An absent or empty ``myip`` means the address the server sees.
     """
     given = [part for part in (myip or "").split(",") if part.strip()]
+    if len(given) > 2:  # one address per family at most; nothing long is parsed
+        raise ValueError(f"myip has {len(given)} addresses")
     parsed = [_address(part) for part in given] if given else [_address(seen)]
     if myipv6 and myipv6.strip():
         extra = _address(myipv6)
@@ -119,10 +128,4 @@ def _update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> li
 
 def _remember(runtime: Runtime, user: str, addresses: dict[str, str]) -> None:
     """``<user>.cm`` holds the user's last address (IPv4 when both), as /set's."""
-    address = addresses.get("A") or addresses["AAAA"]
-    fields = {"CHIPMUNK_USER": user, "CHIPMUNK_CLIENT_IP": address}
-    try:
-        runtime.addressbook.store(user, address)
-    except (OSError, ValueError, UpdateError) as error:
-        log_event(log, Event.SET_FAILED, f"cannot save the address of {user} to "
-                  f"{runtime.addressbook.directory}: {error}", fields, logging.ERROR)
+    runtime.addressbook.remember(user, addresses.get("A") or addresses["AAAA"])

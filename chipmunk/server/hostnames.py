@@ -56,6 +56,40 @@ def to_hostname(text: str) -> str:
 to_hostnames = list_of(to_hostname, "host names, e.g. home.example.org, nas.example.org")
 
 
+class HostnameFiles:
+    """A directory with a small file per hostname: ``KEY VALUE`` lines.
+
+    Reading takes no lock (a file is replaced atomically, never torn);
+    changing one takes a lock on the directory, because the server's
+    workers are processes and a change merges into what another wrote.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def path(self, hostname: str) -> Path:
+        if normalize_hostname(hostname) != hostname:  # also keeps it a plain file name
+            raise ValueError(f"{hostname!r} is not a host name")
+        return self.directory / hostname
+
+    def read(self, hostname: str) -> dict[str, str]:
+        """Raises OSError (or ValueError, UnicodeDecodeError) when unreadable."""
+        try:
+            text = self.path(hostname).read_text(encoding="ascii")
+        except FileNotFoundError:
+            return {}
+        return dict(line.split(None, 1) for line in text.splitlines()
+                    if len(line.split()) == 2)
+
+    def merge(self, hostname: str, entries: dict[str, str]) -> None:
+        """Set these keys, keep the others; raises OSError when it cannot."""
+        self.directory.mkdir(mode=0o755, exist_ok=True)
+        with directory_lock(self.directory):
+            merged = {**self.read(hostname), **entries}
+            text = "".join(f"{key} {merged[key]}\n" for key in sorted(merged))
+            write_atomic(self.path(hostname), text.encode("ascii"))
+
+
 class HostnameStore(DNSProvider):
     """The state directory, as a provider the server publishes to by default."""
 
@@ -65,67 +99,36 @@ class HostnameStore(DNSProvider):
     def __init__(self, state_dir: Path) -> None:
         super().__init__({}, 0.0)
         self.state_dir = Path(state_dir)
-        self.directory = self.state_dir / STORE_DIRECTORY
-
-    def path_for(self, hostname: str) -> Path:
-        if normalize_hostname(hostname) != hostname:  # also keeps it a plain file name
-            raise Misconfigured(f"state: {hostname!r} is not a host name")
-        return self.directory / hostname
-
-    def entries(self, hostname: str) -> dict[str, str]:
-        try:
-            return _read_pairs(self.path_for(hostname))
-        except (OSError, UnicodeDecodeError) as error:
-            raise Misconfigured(f"state: cannot read {self.path_for(hostname)}: "
-                                f"{error}") from None
+        self.files = HostnameFiles(self.state_dir / STORE_DIRECTORY)
 
     def read(self, record: Record) -> Current:
-        return Current(self.entries(record.name).get(record.rtype))
+        try:
+            return Current(self.files.read(record.name).get(record.rtype))
+        except (OSError, ValueError, UnicodeDecodeError) as error:
+            raise Misconfigured(f"state: cannot read {record.name} in "
+                                f"{self.files.directory}: {error}") from None
 
     def write(self, record: Record, address: str, current: Current) -> None:
         try:
-            self.directory.mkdir(mode=0o755, exist_ok=True)
-            with directory_lock(self.directory):
-                entries = {**self.entries(record.name), record.rtype: address}
-                text = "".join(f"{rtype} {entries[rtype]}\n" for rtype in sorted(entries))
-                write_atomic(self.path_for(record.name), text.encode("ascii"))
+            self.files.merge(record.name, {record.rtype: address})
             touch(self.state_dir / UPDATED_FLAG)
-        except OSError as error:
-            raise Misconfigured(f"state: cannot write {self.directory}: "
-                                f"{error.strerror or error}") from None
-
-
-def _read_pairs(path: Path) -> dict[str, str]:
-    """The ``KEY VALUE`` lines of one of these files ({} when missing)."""
-    try:
-        text = path.read_text(encoding="ascii")
-    except FileNotFoundError:
-        return {}
-    return dict(line.split(None, 1) for line in text.splitlines() if len(line.split()) == 2)
+        except (OSError, ValueError) as error:
+            raise Misconfigured(f"state: cannot write {self.files.directory}: "
+                                f"{getattr(error, 'strerror', None) or error}") from None
 
 
 class ChangeLog:
-    """When this server last changed each record of a hostname."""
+    """When this server last changed each record of a hostname (Unix time)."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.directory = Path(state_dir) / CHANGES_DIRECTORY
-
-    def _path(self, hostname: str) -> Path:
-        if normalize_hostname(hostname) != hostname:
-            raise ValueError(f"{hostname!r} is not a host name")
-        return self.directory / hostname
+        self.files = HostnameFiles(Path(state_dir) / CHANGES_DIRECTORY)
 
     def read(self, hostname: str) -> dict[str, float]:
         try:
-            return {rtype: float(when) for rtype, when in
-                    _read_pairs(self._path(hostname)).items()}
+            return {rtype: float(when) for rtype, when in self.files.read(hostname).items()}
         except (OSError, ValueError, UnicodeDecodeError):
             return {}
 
     def record(self, hostname: str, rtypes: list[str], when: float) -> None:
         """Raises OSError when it cannot write."""
-        self.directory.mkdir(mode=0o755, exist_ok=True)
-        with directory_lock(self.directory):
-            entries = {**self.read(hostname), **dict.fromkeys(rtypes, when)}
-            text = "".join(f"{rtype} {entries[rtype]:.1f}\n" for rtype in sorted(entries))
-            write_atomic(self._path(hostname), text.encode("ascii"))
+        self.files.merge(hostname, dict.fromkeys(rtypes, f"{when:.1f}"))

@@ -76,4 +76,4 @@ class Publisher:
             self.changes.record(hostname, rtypes, time.time())
         except OSError as error:  # only the status page misses it
             log.warning("cannot note the change of %s in %s: %s", hostname,
-                        self.changes.directory, error.strerror or error)
+                        self.changes.files.directory, error.strerror or error)
