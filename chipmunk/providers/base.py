@@ -70,8 +70,6 @@ class Current:
 
     address: str | None
     handle: Any = None
-    #: False when the provider cannot read: ``address`` is then only a hint
-    read: bool = True
 
 
 class Change(enum.Enum):
@@ -240,8 +238,7 @@ class DNSProvider(abc.ABC):
     def _update(self, record: Record, address: str, dry_run: bool, force: bool,
                 last_written: str | None, fields: dict[str, str]) -> Outcome:
         try:
-            current = self.read(record) if self.readable else \
-                Current(last_written, read=False)
+            current = self.read(record) if self.readable else Current(last_written)
             if self.readable and current.address == address and not force:
                 outcome = Outcome(record, Change.UNCHANGED)
             elif dry_run:

@@ -123,6 +123,7 @@ class ProviderContract:
                                              caplog: Any) -> None:
         assert subject.failures, "name at least one way the provider fails"
         for provider, kind in subject.failures:
+            caplog.clear()  # each failure must log its own event
             with caplog.at_level(logging.ERROR):
                 _expect(provider, subject.record, kind)
             assert any(getattr(entry, "CHIPMUNK_EVENT", None) == "update-failed"
