@@ -6,6 +6,7 @@ import json
 import signal
 import socket
 import ssl
+import threading
 import time
 import warnings
 
@@ -167,4 +168,56 @@ def test_a_silent_tls_connection_stalls_nobody_and_is_closed_at_the_deadline(tmp
         assert 2.5 < time.monotonic() - started < 4.5, "at the header deadline"
     finally:
         for sock in silent:
+            sock.close()
+
+
+
+def test_tls_clients_trickling_their_head_hold_no_thread(tmp_path, start_server):
+    """After the handshake a head arrives encrypted: the kernel's buffer cannot
+    show where it ends.  Twelve clients sending one byte per TLS record held
+    both worker threads until connection_timeout; now the gate decrypts what
+    has arrived and hands the connection on only once its head is whole."""
+    authority, cert, key = tls_files(tmp_path, "trickle")
+    server = start_server(server_config(tmp_path, server=(
+        f"tls_certificate = {cert}\ntls_private_key = {key}\nthreads = 2\n"
+        "header_timeout = 3\nconnection_timeout = 30\n"
+        "max_connections_per_client = 100\n")))
+    context = client_context(authority)
+    head = b"GET /ip HTTP/1.1\r\nHost: x\r\n" + b"X-Padding: p\r\n" * 20
+    trickling = [context.wrap_socket(socket.create_connection(server.addresses[0],
+                                                              timeout=WAIT),
+                                     server_hostname="127.0.0.1") for _ in range(12)]
+    started = time.monotonic()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        for position in range(len(head)):  # never the empty line that ends it
+            for sock in trickling:
+                try:
+                    sock.send(head[position:position + 1])  # a record of its own
+                except OSError:
+                    pass
+            if stop.wait(0.1):
+                return
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    try:
+        time.sleep(0.5)  # every trickling client has sent part of its head
+        for _ in range(10):
+            assert https_get(server.addresses[0], context, "/ip") == (200, b"127.0.0.1\n")
+        assert time.monotonic() - started < 2.5, "nobody waited for the trickling clients"
+        answer = b""
+        trickling[0].settimeout(WAIT)
+        try:
+            while data := trickling[0].recv(4096):
+                answer += data
+        except (OSError, ssl.SSLError):
+            pass
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert 2.5 < time.monotonic() - started < 4.5, "closed at the header deadline"
+    finally:
+        stop.set()
+        sender.join(timeout=WAIT)
+        for sock in trickling:
             sock.close()

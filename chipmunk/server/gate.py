@@ -22,8 +22,14 @@ more than ``MAX_LOOKS`` looks (a request sent a byte per segment).
 Written here because no Debian-packaged HTTP server library offers this on
 top of cheroot; the parsing is only what framing needs (where the head ends,
 Content-Length, chunked), and anything unusual is handed on for cheroot to
-answer.  TLS connections are handed on as they are: their bytes are
-encrypted, so the kernel's buffer cannot be inspected.
+answer.
+
+TLS connections wait here through their handshake, and then like plain
+ones; but their bytes are encrypted, so the kernel's buffer cannot show
+where a head ends.  The gate decrypts what has arrived (never blocking) and
+puts it into the connection's read buffer, where cheroot reads it first, so
+a client that trickles its encrypted head holds no worker either.  The
+deadlines cover handshake and head together.
 """
 from __future__ import annotations
 
@@ -136,13 +142,8 @@ class RequestGate:
 
     def _look(self, conn: Any) -> _Look:
         if isinstance(conn.socket, ssl.SSLSocket):
-            if getattr(conn, "chipmunk_tls_established", False):
-                return _Look(ready=True)
-            look = self._handshake(conn.socket)
-            conn.chipmunk_tls_established = look.ready
-            return look
-        rfile = conn.rfile
-        buffered = bytes(rfile._read_buf[rfile._read_pos:]) if rfile.has_data() else b""
+            return self._look_tls(conn)
+        buffered = _buffered(conn.rfile)
         sock = conn.socket
         # A socket with a timeout waits for data before recv(), whatever the
         # flags; with none (the fd is non-blocking either way) it answers now.
@@ -161,25 +162,28 @@ class RequestGate:
             sock.settimeout(timeout)
         return self._judge(buffered + peeked, len(peeked))
 
-    @staticmethod
-    def _handshake(sock: ssl.SSLSocket) -> _Look:
-        """One non-blocking step of the TLS handshake; ready once it is done.
-
-        Only the handshake waits here: a TLS connection's bytes are
-        encrypted, so the kernel's buffer cannot show where its head ends,
-        and it goes to a worker as soon as the handshake is complete.
-        """
+    def _look_tls(self, conn: Any) -> _Look:
+        """A step of the handshake, then what has arrived decrypted, moved
+        into ``conn.rfile``'s buffer (cheroot reads that first)."""
+        sock: ssl.SSLSocket = conn.socket
         timeout = sock.gettimeout()
         sock.settimeout(0.0)
         try:
-            sock.do_handshake()
+            if not getattr(conn, "chipmunk_tls_established", False):
+                sock.do_handshake()
+                conn.chipmunk_tls_established = True
+            held = len(_buffered(conn.rfile))
+            received, ended = _receive_available(sock, self.window - held)
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return _Look(ready=False)
+            return _Look(ready=False)  # the handshake goes on
         except (ssl.SSLError, OSError):
-            return _Look(ready=False, drop=True)
+            return _Look(ready=False, drop=True)  # nothing to answer in
         finally:
             sock.settimeout(timeout)
-        return _Look(ready=True)
+        buffered = _append(conn.rfile, received)
+        if ended:
+            return _Look(ready=True)  # cheroot reads what is left, then the end
+        return self._judge(buffered, 0)
 
     def _judge(self, data: bytes, in_socket: int) -> _Look:
         end = data.find(b"\r\n\r\n")
@@ -290,11 +294,15 @@ class RequestGate:
         """408 (where there is no TLS session to answer in) and close."""
         conn = self._waiting[fd].conn
         self._release(fd)
-        if not isinstance(conn.socket, ssl.SSLSocket):
-            try:
-                conn.socket.send(TIMEOUT_ANSWER, socket.MSG_DONTWAIT)
-            except OSError:
-                pass
+        sock = conn.socket
+        try:
+            if not isinstance(sock, ssl.SSLSocket):
+                sock.send(TIMEOUT_ANSWER, socket.MSG_DONTWAIT)
+            elif getattr(conn, "chipmunk_tls_established", False):
+                sock.settimeout(0.0)
+                sock.send(TIMEOUT_ANSWER)  # one small record: fits, or is dropped
+        except OSError:  # ssl.SSLError included
+            pass
         conn.close()
 
     def _wake(self) -> bool:
@@ -307,6 +315,40 @@ class RequestGate:
             except BlockingIOError:
                 pass  # a wake-up is already pending
             return True
+
+
+def _buffered(rfile: Any) -> bytes:
+    """What cheroot's reader (a ``_pyio.BufferedReader``) holds, unread."""
+    return bytes(rfile._read_buf[rfile._read_pos:]) if rfile.has_data() else b""
+
+
+def _append(rfile: Any, data: bytes) -> bytes:
+    """Put ``data`` after what ``rfile`` holds unread; return all it holds.
+
+    Only the thread that owns the connection calls this (the gate's, or the
+    one that admits it), as cheroot only reads it in a worker afterwards.
+    """
+    with rfile._read_lock:
+        held = bytes(rfile._read_buf[rfile._read_pos:]) + data
+        rfile._read_buf, rfile._read_pos = held, 0
+    return held
+
+
+def _receive_available(sock: ssl.SSLSocket, limit: int) -> tuple[bytes, bool]:
+    """Decrypted bytes that can be had without waiting (at most ``limit``,
+    at least one read), and whether the peer ended the connection."""
+    parts: list[bytes] = []
+    wanted = max(limit, 1)
+    while wanted > 0:
+        try:
+            data = sock.recv(min(wanted, 65536))
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            break
+        if not data:
+            return b"".join(parts), True
+        parts.append(data)
+        wanted -= len(data)
+    return b"".join(parts), False
 
 
 def _chunked_body_state(body: bytes, limit: int) -> str:
