@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import signal
 import threading
 
 import pytest
 
 from chipmunk.server.auth import Authenticator, parse_basic
-from chipmunk.server.lockout import LoginLockout
+from chipmunk.server.lockout import LockoutTable, LoginLockout
 from chipmunk.server.passwords import DUMMY_HASH, PasswordHash, hash_password, parse_hash
 from chipmunk.server.settings import UserCredential
 from helpers import WAIT, basic, wait_until
@@ -175,10 +177,11 @@ def test_lockout_episode_with_an_injected_clock():
 
 def test_lockout_table_is_bounded():
     clock = Clock()
-    limiter = LoginLockout(limit=2, window=10, lockout=60, clock=clock, max_tracked=100)
+    limiter = LoginLockout(limit=2, window=10, lockout=60, clock=clock,
+                           table=LockoutTable(capacity=96))
     for n in range(1000):
         limiter.record_failure(f"10.0.{n // 256}.{n % 256}")
-    assert len(limiter._records) <= 100
+    assert limiter.tracked() == 96
 
 
 def test_one_ipv6_host_rotating_through_its_64_is_one_client():
@@ -202,7 +205,8 @@ def test_ipv4_is_per_address_unless_configured():
 
 def test_a_flood_of_fresh_addresses_never_evicts_an_active_lockout():
     clock = Clock()
-    limiter = LoginLockout(limit=2, window=10, lockout=600, clock=clock, max_tracked=100)
+    limiter = LoginLockout(limit=2, window=10, lockout=600, clock=clock,
+                           table=LockoutTable(capacity=96))
     limiter.record_failure("198.51.100.7")
     assert limiter.record_failure("198.51.100.7") is True
     for n in range(25_000):  # cheap failures, each from a fresh address
@@ -210,13 +214,73 @@ def test_a_flood_of_fresh_addresses_never_evicts_an_active_lockout():
         if n % 5000 == 0:
             clock.now += 1
     assert limiter.retry_after("198.51.100.7") > 0, "still locked out"
-    assert len(limiter._records) <= 100
+    assert limiter.tracked() == 96
 
 
 def test_a_table_full_of_lockouts_locks_a_new_network_at_its_first_failure():
-    limiter = LoginLockout(limit=1, window=10, lockout=600, clock=Clock(), max_tracked=3)
+    limiter = LoginLockout(limit=1, window=10, lockout=600, clock=Clock(),
+                           table=LockoutTable(capacity=3))
     assert all(limiter.record_failure(f"192.0.2.{n}") for n in range(3))
     assert limiter.overflow_lockouts == 0
     assert limiter.record_failure("203.0.113.9") is True
     assert limiter.overflow_lockouts == 1 and limiter.retry_after("203.0.113.9") > 0
     assert all(limiter.retry_after(f"192.0.2.{n}") > 0 for n in range(3))
+
+
+def test_a_failure_is_forgotten_after_the_window_never_before():
+    clock = Clock()
+    clock.now = 1000.3
+    limiter = LoginLockout(limit=2, window=10, lockout=60, clock=clock)
+    limiter.record_failure("192.0.2.1")
+    clock.now += 9.9
+    assert limiter.record_failure("192.0.2.1") is True, "both within 10 s"
+    limiter.record_failure("192.0.2.2")
+    clock.now += 10 + 10 / 16  # the window, plus the slice it was counted in
+    assert limiter.record_failure("192.0.2.2") is False, "the first one is forgotten"
+
+
+def test_a_reload_keeps_lockouts_and_failures_even_with_a_new_window():
+    clock, table = Clock(), LockoutTable()
+    before = LoginLockout(limit=2, window=10, lockout=60, clock=clock, table=table)
+    before.record_failure("192.0.2.1")
+    before.record_failure("192.0.2.1")
+    before.record_failure("192.0.2.2")
+    same = LoginLockout(limit=2, window=10, lockout=60, clock=clock, table=table)
+    assert same.retry_after("192.0.2.1") == 61
+    assert same.record_failure("192.0.2.2") is True, "the earlier failure still counts"
+    wider = LoginLockout(limit=2, window=30, lockout=60, clock=clock, table=table)
+    assert wider.retry_after("192.0.2.1") == 61, "a new window restarts counts, not lockouts"
+
+
+def test_a_full_bucket_refuses_its_networks_only_until_a_lockout_ends():
+    clock = Clock()
+    limiter = LoginLockout(limit=1, window=10, lockout=600, clock=clock,
+                           table=LockoutTable(capacity=3))
+    for n in range(3):
+        limiter.record_failure(f"192.0.2.{n}")
+    assert limiter.retry_after("203.0.113.9") == 601, "conservative while all are locked"
+    clock.now += 601
+    assert limiter.retry_after("203.0.113.9") == 0
+    assert limiter.record_failure("203.0.113.9") is True, "a slot again: counted"
+    assert limiter.overflow_lockouts == 0
+
+
+def test_worker_processes_count_into_one_table():
+    """The table is shared memory made before fork: a failure counted in one
+    process counts in the others, and a process killed while it holds the
+    table's lock does not block them (the kernel drops its flock)."""
+    table = LockoutTable()
+    limiter = LoginLockout(limit=3, window=60, lockout=60, table=table)
+    child = os.fork()
+    if child == 0:  # a worker: two failures, then dies holding the lock
+        try:
+            limiter.record_failure("192.0.2.1")
+            limiter.record_failure("192.0.2.1")
+            with table.locked():
+                os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert limiter.record_failure("192.0.2.1") is True, "the third, counted in another process"
+    assert limiter.retry_after("192.0.2.1") > 0 and limiter.locked_out() == 1

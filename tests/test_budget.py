@@ -82,7 +82,7 @@ def test_a_login_past_the_budget_is_refused_unhashed_and_cached_ones_pass():
 def test_the_app_answers_503_with_retry_after_and_no_failed_login(tmp_path, caplog):
     app = make_app(tmp_path, users=f"bob = {hash_password('builder')}\n")
     client = Client(app)
-    pid, reader = hold_in_child(app.budget)
+    pid, reader = hold_in_child(app.shared.budget)
     try:
         status, headers, _ = client.request("GET", "/ip", basic("bob", "wrong"))
     finally:

@@ -43,13 +43,15 @@ def get(host: str, port: int, path: str, headers: dict | None = None,
         conn.close()
 
 
-def metrics_server(tmp_path, start_server, workers: int = 2, extra: str = ""):
+def metrics_server(tmp_path, start_server, workers: int = 2, extra: str = "",
+                   options: str = ""):
+    """``options``: more [Server] keys; ``extra``: more sections."""
     port = free_port_tcp_and_udp()
     state = tmp_path / "state"
     state.mkdir()
     server = start_server(server_config(
         state, listen="127.0.0.1:0",
-        server=f"workers = {workers}\nmetrics_listen = 127.0.0.1:{port}\n") + extra)
+        server=f"workers = {workers}\nmetrics_listen = 127.0.0.1:{port}\n{options}") + extra)
     server.metrics_port = port
     return server
 
@@ -109,7 +111,7 @@ def test_prometheus_sees_the_sum_over_two_workers_even_after_one_died(
         tmp_path, start_server):
     server = metrics_server(tmp_path, start_server)
     host, port = server.addresses[0]
-    sources = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]  # both workers
+    sources = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
     for source in sources * 5:
         assert get(host, port, "/get/ip", ALICE, source)[0] == 200
     assert get(host, port, "/get/ip", {"Authorization": basic("alice", "x")})[0] == 401
@@ -132,6 +134,19 @@ def test_prometheus_sees_the_sum_over_two_workers_even_after_one_died(
                    "the dead worker's requests to stay in the sum", timeout=60)
     finally:
         prometheus.stop()
+
+
+def test_a_lockout_is_one_network_whichever_worker_reports_it(tmp_path, start_server):
+    """Both workers read the one shared lockout table: the gauge is not the sum."""
+    server = metrics_server(tmp_path, start_server, options="auth_failure_limit = 2\n")
+    host, port = server.addresses[0]
+    wrong = {"Authorization": basic("alice", "x")}
+    assert [get(host, port, "/ip", wrong)[0] for _ in range(3)] == [401, 401, 429]
+    wait_until(lambda: value(scrape(server), "chipmunk_lockouts_total") == 1,
+               "the lockout to be counted")
+    wait_until(lambda: value(scrape(server), "chipmunk_locked_out_networks") == 1,
+               "both workers to see the lockout")
+    assert all(value(scrape(server), "chipmunk_locked_out_networks") == 1 for _ in range(10))
 
 
 def test_the_exposition_passes_promtool_and_names_no_user_or_address(

@@ -134,13 +134,25 @@ def test_repeated_failures_lock_out_over_http(tmp_path, start_server):
 @pytest.mark.parametrize("address", [0, 1])  # 127.0.0.1, ::1
 def test_with_workers_one_address_gets_the_limit_not_limit_times_workers(tmp_path,
                                                                          start_server, address):
-    """Each worker counts its own failures; steering sends one network to one worker."""
+    """The kernel spreads one client's connections over both workers (by source
+    port); the workers count into one shared table, so the limit holds."""
     server = start_server(server_config(tmp_path, server=(
-        "workers = 2\nauth_failure_limit = 4\nauth_failure_window = 60\n")))
+        "workers = 2\nauth_failure_limit = 6\nauth_failure_window = 60\n")))
     wrong = {"Authorization": basic("alice", "guess")}
-    statuses = [server.request("GET", "/ip", wrong, address=address)[0] for _ in range(5)]
-    assert statuses == [401, 401, 401, 401, 429]
-    assert "cannot steer" not in server.stderr()
+    statuses = [server.request("GET", "/ip", wrong, address=address)[0] for _ in range(7)]
+    assert statuses == [401] * 6 + [429]
+
+
+def test_behind_a_proxy_the_forwarded_address_is_counted_once_for_all_workers(
+        tmp_path, start_server):
+    server = start_server(server_config(tmp_path, listen="127.0.0.1:0", server=(
+        "workers = 2\nauth_failure_limit = 6\nauth_failure_window = 60\n"
+        "trusted_proxies = 127.0.0.0/8\n")))
+    wrong = {"Authorization": basic("alice", "guess"), "X-Forwarded-For": "203.0.113.9"}
+    statuses = [server.request("GET", "/ip", wrong)[0] for _ in range(7)]
+    assert statuses == [401] * 6 + [429]
+    other = {**ALICE, "X-Forwarded-For": "203.0.113.10"}
+    assert server.request("GET", "/ip", other)[0] == 200, "the proxy itself is not locked out"
 
 
 

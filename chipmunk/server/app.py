@@ -17,10 +17,11 @@ from ..events import Event, log_event
 from . import dyndns, metrics, statuspage
 from .addressbook import AddressBook
 from .auth import Authenticator, parse_basic
-from .budget import HashBudget, HashBudgetExhausted
+from .budget import HashBudgetExhausted
 from .forwarded import RemoteAddressResolver
 from .lockout import LoginLockout
 from .publisher import Publisher
+from .serverwide import ServerWide
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -130,19 +131,17 @@ ROUTES: dict[str, Route] = {
 NOT_FOUND = Reply.text("404 Not Found", "Not found\n")
 
 
-def build_runtime(settings: ServerSettings, previous: Runtime | None = None,
-                  clock: Callable[[], float] = time.monotonic,
-                  budget: HashBudget | None = None) -> Runtime:
-    """A Runtime for ``settings``; keeps the lockout table if its limits are unchanged."""
+def build_runtime(settings: ServerSettings, shared: ServerWide,
+                  previous: Runtime | None = None,
+                  clock: Callable[[], float] = time.monotonic) -> Runtime:
+    """A Runtime for ``settings``; failures and lockouts live on in ``shared``."""
     lockout = LoginLockout(settings.auth_failure_limit, settings.auth_failure_window,
                            settings.auth_lockout, settings.lockout_ipv4_prefix,
-                           settings.lockout_ipv6_prefix, clock=clock)
-    if previous is not None and previous.lockout.settings == lockout.settings:
-        lockout = previous.lockout
+                           settings.lockout_ipv6_prefix, clock=clock, table=shared.lockouts)
     return Runtime(settings=settings,
                    resolver=RemoteAddressResolver(settings.trusted_proxies),
                    authenticator=Authenticator(
-                       settings.users, budget=budget,
+                       settings.users, budget=shared.budget,
                        previous=previous.authenticator if previous is not None else None),
                    lockout=lockout,
                    addressbook=AddressBook(settings.state_dir),
@@ -155,16 +154,17 @@ class ChipmunkApp:
 
     def __init__(self, settings: ServerSettings,
                  clock: Callable[[], float] = time.monotonic,
-                 budget: HashBudget | None = None) -> None:
-        """``clock`` times lockouts (tests pass their own); ``budget`` bounds
-        password hashing, shared by every worker (default: this process's own)."""
+                 shared: ServerWide | None = None) -> None:
+        """``clock`` times lockouts (tests pass their own); ``shared``: the
+        hashing budget and lockout table of every worker (default: this
+        process's own)."""
         self.clock = clock
-        self.budget = budget or HashBudget(settings.max_parallel_hashes)
-        self.runtime = build_runtime(settings, clock=clock, budget=self.budget)
+        self.shared = shared or ServerWide.for_slots(settings.max_parallel_hashes)
+        self.runtime = build_runtime(settings, self.shared, clock=clock)
 
     def configure(self, settings: ServerSettings) -> None:
         previous = self.runtime
-        self.runtime = build_runtime(settings, previous, self.clock, self.budget)
+        self.runtime = build_runtime(settings, self.shared, previous, self.clock)
         previous.publisher.close()  # a request still using it opens new connections
 
     def close(self) -> None:
@@ -235,8 +235,9 @@ class ChipmunkApp:
             metrics.METRICS.lockout()
             network = lockout.network(client)
             if lockout.overflow_lockouts > overflowed:
-                message = (f"{network} locked out for {lockout.lockout:g}s at its first "
-                           "failed login: the lockout table is full of active lockouts")
+                message = (f"{network} locked out at its first failed login: its group "
+                           "of the lockout table is full of active lockouts (a wide "
+                           "attack); its networks are refused until one of those ends")
             else:
                 message = (f"{network} failed to log in {lockout.limit} times within "
                            f"{lockout.window:g}s; locked out for {lockout.lockout:g}s")

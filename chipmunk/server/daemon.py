@@ -15,8 +15,8 @@ import socket
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier, inherited_sockets
 from . import metrics
-from .budget import HashBudget
 from .hosting import bind_listeners, socket_address
+from .serverwide import ServerWide
 from .settings import ServerSettings
 from .supervisor import Supervisor
 from .worker import Worker
@@ -34,13 +34,7 @@ def open_listeners(settings: ServerSettings) -> list[list[socket.socket]]:
         log.info("using %d socket(s) from systemd; [Server] listen is ignored",
                  len(inherited))
         return [inherited] * settings.workers
-    # Behind a reverse proxy every connection comes from the proxy, and the
-    # lockout counts the forwarded address, which the kernel cannot see:
-    # steering would put all traffic on one worker and group nothing.
-    steer = not settings.trusted_proxies
-    return bind_listeners(settings.listen, settings.backlog, copies=settings.workers,
-                          prefixes=(settings.lockout_ipv4_prefix, settings.lockout_ipv6_prefix)
-                          if steer else None)
+    return bind_listeners(settings.listen, settings.backlog, copies=settings.workers)
 
 
 def open_metrics_listeners(settings: ServerSettings) -> list[list[socket.socket]]:
@@ -48,8 +42,7 @@ def open_metrics_listeners(settings: ServerSettings) -> list[list[socket.socket]
     with the sum over all of them), or none when metrics are off."""
     if not settings.metrics_listen:
         return [[] for _ in range(settings.workers)]
-    return bind_listeners(settings.metrics_listen, 16, copies=settings.workers,
-                          prefixes=None)
+    return bind_listeners(settings.metrics_listen, 16, copies=settings.workers)
 
 
 def serve(config_path: str, settings: ServerSettings, load_seconds: float = 0.0) -> int:
@@ -66,16 +59,16 @@ def serve(config_path: str, settings: ServerSettings, load_seconds: float = 0.0)
     if metrics_sets[0]:
         log.info("metrics on %s", ", ".join(f"http://{socket_address(sock)}/metrics"
                                              for sock in metrics_sets[0]))
-    # Before any fork: every worker shares the same slots and metrics files.
-    budget = HashBudget(settings.max_parallel_hashes)
+    # Before any fork: every worker shares the same slots, lockouts and metrics files.
+    shared = ServerWide.for_slots(settings.max_parallel_hashes)
     values = metrics.enable() if settings.metrics_listen else None
     metrics.METRICS.config_loaded(load_seconds)
     try:
         if settings.workers == 1:
             return Worker(config_path, settings, socket_sets[0], addresses, inbox,
-                          notifier, budget, metrics_sockets=metrics_sets[0]).run()
+                          notifier, shared, metrics_sockets=metrics_sets[0]).run()
         return Supervisor(config_path, settings, socket_sets, addresses, inbox, notifier,
-                          budget, metrics_sets).run()
+                          shared, metrics_sets).run()
     finally:
         if values is not None and os.getpid() == main_pid:
             metrics.disable(values)

@@ -26,7 +26,6 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from ..config import ConfigError
 from .gate import ClientConnections, RequestGate
 from .settings import ListenAddress, ServerSettings
-from .steering import steer_by_source
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +34,7 @@ log = logging.getLogger(__name__)
 KEEPALIVE_CONNECTIONS = 1000
 
 
-def bind_listeners(addresses: Sequence[ListenAddress], backlog: int, copies: int = 1,
-                   prefixes: tuple[int, int] | None = (32, 64)
+def bind_listeners(addresses: Sequence[ListenAddress], backlog: int, copies: int = 1
                    ) -> list[list[socket.socket]]:
     """Bind and listen on every address, ``copies`` times; OSError names the address.
 
@@ -46,9 +44,8 @@ def bind_listeners(addresses: Sequence[ListenAddress], backlog: int, copies: int
     first accepts: under a burst one worker takes most connections and the
     others idle.)  A copy whose worker died keeps queueing connections until
     its replacement serves them.  Port 0 is resolved by the first copy.
-    With copies, a client network's connections all go to one copy
-    (:mod:`.steering`, ``prefixes`` = the lockout's IPv4 and IPv6 prefixes;
-    None: the kernel's usual spreading by source address and port).
+    (Failed logins are counted server-wide whichever worker a client
+    reaches: :mod:`.lockout`.)
     """
     sets: list[list[socket.socket]] = [[] for _ in range(copies)]
     try:
@@ -59,22 +56,12 @@ def bind_listeners(addresses: Sequence[ListenAddress], backlog: int, copies: int
                 sockets.append(sock)
                 sock.listen(backlog)
                 port = sock.getsockname()[1]
-            if copies > 1 and prefixes is not None:
-                _steer(sets[0][-1], copies, prefixes)
     except BaseException:
         for sockets in sets:
             for sock in sockets:
                 sock.close()
         raise
     return sets
-
-
-def _steer(sock: socket.socket, copies: int, prefixes: tuple[int, int]) -> None:
-    try:
-        steer_by_source(sock, copies, *prefixes)
-    except OSError as error:
-        log.warning("cannot steer clients to workers by address (%s); failed logins "
-                    "are then counted per worker", error.strerror or error)
 
 
 def _listener(address: ListenAddress, port: int, addresses: Sequence[ListenAddress],

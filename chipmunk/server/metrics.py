@@ -74,8 +74,9 @@ class PrometheusMetrics(ServerMetrics):
                                      "or unknown user or password.")
         self.lockouts = Counter("chipmunk_lockouts", "Client networks locked out after "
                                 "too many failed logins.")
+        # every worker reads the one shared table: the same number from each
         self.locked_out = Gauge("chipmunk_locked_out_networks", "Client networks locked out "
-                                "now.", multiprocess_mode="livesum")
+                                "now.", multiprocess_mode="livemax")
         self.hashes_refused = Counter("chipmunk_hash_budget_refusals", "Logins refused "
                                       "with 503 because max_parallel_hashes were busy.")
         self.set_changes = Counter("chipmunk_set_changes", "/set requests that changed a "

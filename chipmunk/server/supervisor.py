@@ -25,7 +25,7 @@ from ..service import Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
 from . import metrics
-from .budget import HashBudget
+from .serverwide import ServerWide
 from .settings import ServerSettings
 from .worker import REFUSED, Worker, load_checked, status_text, summary, warn_about_restart_only
 
@@ -54,14 +54,14 @@ class WorkerProcess:
 class Supervisor:
     def __init__(self, config_path: str, settings: ServerSettings,
                  socket_sets: list[list[socket.socket]], addresses: list[str],
-                 inbox: SignalInbox, notifier: Notifier, budget: HashBudget,
+                 inbox: SignalInbox, notifier: Notifier, shared: ServerWide,
                  metrics_sets: list[list[socket.socket]]) -> None:
         self.config_path = config_path
         self.settings = settings
         self.socket_sets = socket_sets
         self.metrics_sets = metrics_sets
         self.addresses = addresses
-        self.budget = budget
+        self.shared = shared
         self.service = Service(inbox, notifier, self.status_text)
         self.workers: dict[int, WorkerProcess] = {}
         self.main_pid = os.getpid()
@@ -182,7 +182,7 @@ class Supervisor:
         for worker in self.workers.values():
             os.close(worker.pidfd)
         serving = Worker(self.config_path, self.settings, self.socket_sets[index],
-                         self.addresses, inbox, Notifier(enabled=False), self.budget,
+                         self.addresses, inbox, Notifier(enabled=False), self.shared,
                          acks=self.acks_out, metrics_sockets=self.metrics_sets[index])
         return serving.run()
 

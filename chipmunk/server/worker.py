@@ -23,8 +23,8 @@ from ..signals import Request, SignalInbox
 from ..systemd import Notifier
 from . import metrics
 from .app import ChipmunkApp
-from .budget import HashBudget
 from .hosting import HTTPService, tls_adapter
+from .serverwide import ServerWide
 from .settings import ServerSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class Worker:
 
     def __init__(self, config_path: str, settings: ServerSettings,
                  sockets: list[socket.socket], addresses: list[str],
-                 inbox: SignalInbox, notifier: Notifier, budget: HashBudget,
+                 inbox: SignalInbox, notifier: Notifier, shared: ServerWide,
                  acks: socket.socket | None = None,
                  metrics_sockets: list[socket.socket] | None = None) -> None:
         self.config_path = config_path
@@ -75,7 +75,7 @@ class Worker:
         self.service = Service(inbox, notifier, self.status_text)
         #: the supervisor's end of the reload channel; None when alone
         self.acks = acks
-        self.app = ChipmunkApp(settings, budget=budget)
+        self.app = ChipmunkApp(settings, shared=shared)
         self.http = HTTPService(sockets, self.app, settings)
         self.metrics_http = HTTPService(metrics_sockets, metrics.metrics_app(), settings,
                                         tls=False) if metrics_sockets else None

@@ -1,0 +1,27 @@
+"""What every worker process shares, made before they fork.
+
+A worker process serves a share of the connections, but some limits hold for
+the whole server: the password-hashing budget, and the failed-login counts
+and lockouts.  Both live in kernel objects (memfds) the supervisor makes
+before forking, so a respawned worker finds them as they were.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .budget import HashBudget
+from .lockout import LockoutTable
+
+
+@dataclass
+class ServerWide:
+    budget: HashBudget
+    lockouts: LockoutTable = field(default_factory=LockoutTable)
+
+    @classmethod
+    def for_slots(cls, max_parallel_hashes: int) -> ServerWide:
+        return cls(HashBudget(max_parallel_hashes))
+
+    def close(self) -> None:
+        self.budget.close()
+        self.lockouts.close()
