@@ -26,6 +26,8 @@ from .harness import AUTHORIZATION, PASSWORD, USER, WrkResult, free_port, wrk
 
 NGINX = "/usr/sbin/nginx"
 START_TIMEOUT = 15.0
+#: threads per process where a variant sets them (and cheroot alone's)
+THREADS = 2
 
 
 def start_chipmunk(directory: Path, port: int, password_line: str, workers: int | str,
@@ -110,15 +112,8 @@ def start_nginx(directory: Path, port: int, workers: int, access_log: bool,
     config = nginx_config(directory, port, workers, access_log, tls)
     process = subprocess.Popen([NGINX, "-c", str(config),
                                 "-e", str(directory / "nginx-error.log")])
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("nginx did not start")
+    wait_for_port(port, process)
+    return process
 
 
 def stop(process: subprocess.Popen, signum: int = signal.SIGTERM) -> None:
@@ -144,9 +139,9 @@ def main() -> int:
         hashed = hash_password(PASSWORD)
         variants: list[tuple[str, str, int | str, int | None]] = [
             ("chipmunk default config, hashed", hashed, "auto", None),
-            ("chipmunk 2 workers, hashed", hashed, 2, 2),
-            ("chipmunk 1 worker, hashed", hashed, 1, 2),
-            ("chipmunk 2 workers, plain", PASSWORD, 2, 2)]
+            ("chipmunk 2 workers, hashed", hashed, 2, THREADS),
+            ("chipmunk 1 worker, hashed", hashed, 1, THREADS),
+            ("chipmunk 2 workers, plain", PASSWORD, 2, THREADS)]
         for name, password_line, workers, threads in variants:
             port = free_port()
             server, notify = start_chipmunk(directory, port, password_line, workers, threads)
@@ -168,12 +163,38 @@ def main() -> int:
                 results[f"{name}, close"] = measure(port, False)
             finally:
                 stop(nginx, signal.SIGQUIT)
+        measure_cheroot_alone(results)
         measure_tls(directory, hashed, results)
     print(f"\n== GET /get/ip with Basic auth, 50 connections, wrk -t2, {os.cpu_count()} cores")
     for name, result in results.items():
         print(result.row(name))
     report_ratios(results)
     return 0
+
+
+def measure_cheroot_alone(results: dict[str, WrkResult]) -> None:
+    """The host with nothing to do: cheroot and a fixed answer, one process."""
+    port = free_port()
+    peer = subprocess.Popen([sys.executable, "-m", "benchmarks.cheroot_peer", str(port),
+                             str(THREADS)])
+    try:
+        wait_for_port(port, peer)
+        results["cheroot alone, keep-alive"] = measure(port, True)
+        results["cheroot alone, close"] = measure(port, False)
+    finally:
+        stop(peer, signal.SIGINT)
+
+
+def wait_for_port(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit(f"nothing listens on port {port}")
 
 
 def measure_tls(directory: Path, hashed: str, results: dict[str, WrkResult]) -> None:
@@ -219,6 +240,14 @@ def report_ratios(results: dict[str, WrkResult]) -> None:
             ours = results[f"chipmunk TLS, {mode}"]
             print(f"chipmunk TLS / nginx TLS, {mode} (goal >= {goal:g}): "
                   f"{ours.requests_per_second / peer.requests_per_second:.2f}")
+    for mode in ("keep-alive", "close"):
+        alone, peer = results[f"cheroot alone, {mode}"], results.get(f"nginx, {mode}")
+        ours = results[f"chipmunk 1 worker, hashed, {mode}"]
+        print(f"chipmunk 1 worker / cheroot alone (the host, no work), {mode}: "
+              f"{ours.requests_per_second / alone.requests_per_second:.2f}")
+        if peer:
+            print(f"cheroot alone / nginx, {mode} (the ceiling of a worker): "
+                  f"{alone.requests_per_second / peer.requests_per_second:.2f}")
     if "nginx, keep-alive" not in results:
         print("nginx is not installed: no peer, no ratios (apt-get install nginx-light)")
 
