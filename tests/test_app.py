@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 from chipmunk.server.app import ChipmunkApp
+from chipmunk.server.budget import HashBudget
+from chipmunk.server.lockout import LockoutTable
 from chipmunk.server.passwords import hash_password
+from chipmunk.server.serverwide import ServerWide
 from chipmunk.server.settings import load_text
 from helpers import basic
 
@@ -154,6 +157,21 @@ def test_a_reload_with_the_same_limits_keeps_the_lockouts(tmp_path):
     app.configure(load_text(text))
     assert client.request("GET", "/ip", basic("bob", "builder"))[0] == 429
     assert client.request("GET", "/ip", basic("bob", "builder"), peer="192.0.2.99")[0] == 200
+
+
+def test_a_failure_the_full_lockout_table_cannot_count_is_logged(tmp_path, caplog):
+    settings = load_text(f"[Paths]\nclient_update_dir = {tmp_path}\n[Server]\n"
+                         "auth_failure_limit = 1\n[Users]\nalice = wonderland\n")
+    shared = ServerWide(HashBudget(1), LockoutTable(capacity=2))
+    client = Client(ChipmunkApp(settings, clock=Clock(), shared=shared))
+    wrong = basic("alice", "guess")
+    for peer in ("192.0.2.1", "192.0.2.2"):
+        assert client.request("GET", "/ip", wrong, peer=peer)[0] == 401
+    assert client.request("GET", "/ip", wrong, peer="203.0.113.9")[0] == 401
+    assert "the failed login from 203.0.113.9 was not counted" in caplog.text
+    assert "203.0.113.0/24" in caplog.text
+    assert client.request("GET", "/ip", peer="203.0.113.9")[0] == 200, "nobody else refused"
+    assert client.request("GET", "/ip", peer="192.0.2.1")[0] == 429, "no lockout evicted"
 
 
 @pytest.mark.parametrize("headers, expected", [

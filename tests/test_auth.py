@@ -164,11 +164,12 @@ class Clock:
 def test_lockout_episode_with_an_injected_clock():
     clock = Clock()
     limiter = LoginLockout(limit=3, window=10, lockout=60, clock=clock)
-    assert [limiter.record_failure("192.0.2.1") for _ in range(2)] == [False, False]
+    assert [limiter.record_failure("192.0.2.1") for _ in range(2)] == [None, None]
     clock.now += 11  # the window passed: those two no longer count
-    assert [limiter.record_failure("192.0.2.1") for _ in range(3)] == [False, False, True]
+    assert [limiter.record_failure("192.0.2.1") for _ in range(3)] == [None, None,
+                                                                    "192.0.2.1/32"]
     assert limiter.retry_after("192.0.2.1") == 61 and limiter.retry_after("192.0.2.2") == 0
-    assert limiter.record_failure("192.0.2.1") is False, "no second episode while locked"
+    assert limiter.record_failure("192.0.2.1") is None, "no second episode while locked"
     clock.now += 59.5
     assert limiter.retry_after("192.0.2.1") == 1
     clock.now += 1
@@ -187,7 +188,7 @@ def test_lockout_table_is_bounded():
 def test_one_ipv6_host_rotating_through_its_64_is_one_client():
     limiter = LoginLockout(limit=10, window=60, lockout=300, clock=Clock())
     started = [limiter.record_failure(f"2001:db8:1:2::{n:x}") for n in range(1, 51)]
-    assert started.count(True) == 1 and started.index(True) == 9, "10 tries, not 500"
+    assert started[9] == "2001:db8:1:2::/64" and started.count(None) == 49, "10 tries, not 500"
     assert limiter.retry_after("2001:db8:1:2:ffff::1") > 0, "the whole /64"
     assert limiter.retry_after("2001:db8:1:3::1") == 0, "the next /64 is someone else"
     assert limiter.network("2001:db8:1:2::7") == "2001:db8:1:2::/64"
@@ -208,7 +209,7 @@ def test_a_flood_of_fresh_addresses_never_evicts_an_active_lockout():
     limiter = LoginLockout(limit=2, window=10, lockout=600, clock=clock,
                            table=LockoutTable(capacity=96))
     limiter.record_failure("198.51.100.7")
-    assert limiter.record_failure("198.51.100.7") is True
+    assert limiter.record_failure("198.51.100.7") == "198.51.100.7/32"
     for n in range(25_000):  # cheap failures, each from a fresh address
         limiter.record_failure(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
         if n % 5000 == 0:
@@ -217,14 +218,13 @@ def test_a_flood_of_fresh_addresses_never_evicts_an_active_lockout():
     assert limiter.tracked() == 96
 
 
-def test_a_table_full_of_lockouts_locks_a_new_network_at_its_first_failure():
+def test_a_failure_with_no_room_at_all_is_not_counted_and_refuses_nobody():
     limiter = LoginLockout(limit=1, window=10, lockout=600, clock=Clock(),
                            table=LockoutTable(capacity=3))
     assert all(limiter.record_failure(f"192.0.2.{n}") for n in range(3))
-    assert limiter.overflow_lockouts == 0
-    assert limiter.record_failure("203.0.113.9") is True
-    assert limiter.overflow_lockouts == 1 and limiter.retry_after("203.0.113.9") > 0
-    assert all(limiter.retry_after(f"192.0.2.{n}") > 0 for n in range(3))
+    assert limiter.record_failure("203.0.113.9") is None and limiter.uncounted == 1
+    assert limiter.retry_after("203.0.113.9") == 0 and limiter.retry_after("198.51.100.1") == 0
+    assert all(limiter.retry_after(f"192.0.2.{n}") > 0 for n in range(3)), "none evicted"
 
 
 def test_a_failure_is_forgotten_after_the_window_never_before():
@@ -233,10 +233,10 @@ def test_a_failure_is_forgotten_after_the_window_never_before():
     limiter = LoginLockout(limit=2, window=10, lockout=60, clock=clock)
     limiter.record_failure("192.0.2.1")
     clock.now += 9.9
-    assert limiter.record_failure("192.0.2.1") is True, "both within 10 s"
+    assert limiter.record_failure("192.0.2.1"), "both within 10 s"
     limiter.record_failure("192.0.2.2")
     clock.now += 10 + 10 / 16  # the window, plus the slice it was counted in
-    assert limiter.record_failure("192.0.2.2") is False, "the first one is forgotten"
+    assert limiter.record_failure("192.0.2.2") is None, "the first one is forgotten"
 
 
 def test_a_reload_keeps_lockouts_and_failures_even_with_a_new_window():
@@ -247,22 +247,37 @@ def test_a_reload_keeps_lockouts_and_failures_even_with_a_new_window():
     before.record_failure("192.0.2.2")
     same = LoginLockout(limit=2, window=10, lockout=60, clock=clock, table=table)
     assert same.retry_after("192.0.2.1") == 61
-    assert same.record_failure("192.0.2.2") is True, "the earlier failure still counts"
+    assert same.record_failure("192.0.2.2"), "the earlier failure still counts"
     wider = LoginLockout(limit=2, window=30, lockout=60, clock=clock, table=table)
     assert wider.retry_after("192.0.2.1") == 61, "a new window restarts counts, not lockouts"
 
 
-def test_a_full_bucket_refuses_its_networks_only_until_a_lockout_ends():
+def test_under_a_wide_attack_failures_count_for_the_enclosing_site():
+    """One IPv6 site locks out enough of its /64s to fill a bucket; a further
+    /64 of it is then counted as the whole /48, which is locked out as one,
+    and a network that did not fail is not refused."""
     clock = Clock()
-    limiter = LoginLockout(limit=1, window=10, lockout=600, clock=clock,
-                           table=LockoutTable(capacity=3))
-    for n in range(3):
-        limiter.record_failure(f"192.0.2.{n}")
-    assert limiter.retry_after("203.0.113.9") == 601, "conservative while all are locked"
-    clock.now += 601
-    assert limiter.retry_after("203.0.113.9") == 0
-    assert limiter.record_failure("203.0.113.9") is True, "a slot again: counted"
-    assert limiter.overflow_lockouts == 0
+    limiter = LoginLockout(limit=2, window=60, lockout=600, clock=clock,
+                           table=LockoutTable(capacity=32))  # 2 buckets of 16
+    table = limiter.table
+
+    def bucket(address: str, wider: bool = False) -> int:
+        return table.bucket_of(limiter._keys(address)[1 if wider else 0])
+
+    site = [f"2001:db8:1:{n:x}::1" for n in range(1, 4096)]
+    target = next(a for a in site if bucket(a) != bucket(a, wider=True))
+    fillers = [a for a in site if a != target and bucket(a) == bucket(target)][:16]
+    for address in fillers:
+        limiter.record_failure(address)
+        assert limiter.record_failure(address) == limiter.network(address)
+    bystander = next(f"2001:db8:2:{n:x}::1" for n in range(1, 4096)
+                     if bucket(f"2001:db8:2:{n:x}::1") == bucket(target))
+    assert limiter.retry_after(bystander) == 0, "a full bucket refuses nobody who did not fail"
+    assert limiter.record_failure(target) is None
+    assert limiter.record_failure(target) == "2001:db8:1::/48"
+    assert limiter.retry_after(target) == 601
+    assert limiter.retry_after("2001:db8:1:ffff::9") == 601, "the whole site"
+    assert limiter.retry_after(bystander) == 0 and limiter.uncounted == 0
 
 
 def test_worker_processes_count_into_one_table():
@@ -282,5 +297,5 @@ def test_worker_processes_count_into_one_table():
             os._exit(1)
     _, status = os.waitpid(child, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-    assert limiter.record_failure("192.0.2.1") is True, "the third, counted in another process"
+    assert limiter.record_failure("192.0.2.1"), "the third, counted in another process"
     assert limiter.retry_after("192.0.2.1") > 0 and limiter.locked_out() == 1

@@ -230,16 +230,18 @@ class ChipmunkApp:
         log_event(log, Event.AUTH_FAILED, f"failed login from {client} as '{name}'", fields)
         metrics.METRICS.failed_login()
         lockout = runtime.lockout
-        overflowed = lockout.overflow_lockouts
-        if lockout.record_failure(client):
+        uncounted = lockout.uncounted
+        network = lockout.record_failure(client)
+        if lockout.uncounted > uncounted:
+            log.warning("the failed login from %s was not counted: the lockout table has "
+                        "no room for its network nor for %s (a wide attack)", client,
+                        lockout.network(client, wider=True))
+        if network is not None:
             metrics.METRICS.lockout()
-            network = lockout.network(client)
-            if lockout.overflow_lockouts > overflowed:
-                message = (f"{network} locked out at its first failed login: its group "
-                           "of the lockout table is full of active lockouts (a wide "
-                           "attack); its networks are refused until one of those ends")
-            else:
-                message = (f"{network} failed to log in {lockout.limit} times within "
-                           f"{lockout.window:g}s; locked out for {lockout.lockout:g}s")
+            message = (f"{network} failed to log in {lockout.limit} times within "
+                       f"{lockout.window:g}s; locked out for {lockout.lockout:g}s")
+            if network != lockout.network(client):
+                message += (f" (counted for the whole of {network}: the lockout table has "
+                            f"no room for {lockout.network(client)}, a wide attack)")
             log_event(log, Event.AUTH_LOCKOUT, message,
                       {**fields, "CHIPMUNK_NETWORK": network}, logging.WARNING)

@@ -26,9 +26,12 @@ otherwise a flood of cheap failures from fresh networks would let a
 locked-out network back in.  A new network takes an empty or forgotten
 slot of its bucket, else the one of a network not locked out whose last
 failure is oldest.  When every slot of the bucket is an active lockout the
-server is under a wide attack, and it is conservative: the failing network
-counts as locked out at its first failure, as does every network of that
-bucket until one of its lockouts ends (logged).  The clock is injectable so
+server is under a wide attack (someone locked out thousands of networks,
+e.g. the /64s of one IPv6 site): the failure is then counted for the
+enclosing site instead (an IPv6 /48, an IPv4 /24), so that attacker is
+locked out as one, while nobody who did not fail is refused.  Only a
+failure that finds no room for either is not counted (logged); the hashing
+budget still bounds how fast anyone can guess.  The clock is injectable so
 tests need not sleep; ``time.monotonic`` is one clock for every process.
 """
 from __future__ import annotations
@@ -177,6 +180,13 @@ class LockoutTable:
             os.close(self._own_fd)
 
 
+#: where a network's failures are counted when its own bucket is full of
+#: active lockouts: the enclosing site (an IPv6 /48, an IPv4 /24)
+WIDER_PREFIXES = {4: 24, 6: 48}
+#: the family byte of a wider network's key (apart from the networks' own)
+_WIDER = 100
+
+
 class LoginLockout:
     """The lockout rules (from the settings) over a :class:`LockoutTable`.
 
@@ -190,44 +200,52 @@ class LoginLockout:
                  table: LockoutTable | None = None) -> None:
         self.limit, self.window, self.lockout = limit, window, lockout
         self.prefixes = {4: ipv4_prefix, 6: ipv6_prefix}
+        self.wider_prefixes = {version: min(prefix, self.prefixes[version])
+                               for version, prefix in WIDER_PREFIXES.items()}
         self._clock = clock
         self.table = table if table is not None else LockoutTable()
         self._width = window / SLICES
-        #: lockouts that began at the first failure because the bucket was full
-        self.overflow_lockouts = 0
+        #: failures that found no slot, not even for the wider network
+        self.uncounted = 0
 
-    def network(self, address: str) -> str:
-        """The network ``address`` is counted in, e.g. ``2001:db8::/64``."""
+    def network(self, address: str, wider: bool = False) -> str:
+        """The network ``address`` is counted in, e.g. ``2001:db8::/64``
+        (``wider``: the one it is counted in when its own has no room)."""
         parsed = ipaddress.ip_address(address)
-        prefix = self.prefixes[parsed.version]
+        prefix = (self.wider_prefixes if wider else self.prefixes)[parsed.version]
         return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
 
-    def _key(self, address: str) -> bytes:
-        """Family and network number: what is counted, without building a string."""
+    def _keys(self, address: str) -> tuple[bytes, bytes | None]:
+        """The keys of the network and of the wider one (None: the same),
+        without building strings."""
         parsed = ipaddress.ip_address(address)
-        number = int(parsed) >> (parsed.max_prefixlen - self.prefixes[parsed.version])
-        return _KEY.pack(parsed.version, number.to_bytes(16, "big"))
+        version, bits = parsed.version, parsed.max_prefixlen
+        number = int(parsed)
+        own = _KEY.pack(version, (number >> (bits - self.prefixes[version])).to_bytes(16, "big"))
+        wider_prefix = self.wider_prefixes[version]
+        if wider_prefix == self.prefixes[version]:
+            return own, None
+        return own, _KEY.pack(version + _WIDER,
+                              (number >> (bits - wider_prefix)).to_bytes(16, "big"))
 
     def retry_after(self, address: str) -> int:
-        """Seconds left in this address's lockout, 0 when it may try."""
+        """Seconds left in this address's lockout (its network's or, under a
+        wide attack, the wider network's), 0 when it may try."""
         now = self._clock()
         table = self.table
-        if table.quiet(now):
+        if table.quiet(now):  # the usual case: nobody failed lately
             return 0
-        key = self._key(address)
-        bucket = table.bucket_of(key)
+        keys = [key for key in self._keys(address) if key is not None]
         with table.locked():
-            keys = table.keys(bucket)
-            if key in keys:
-                ends: tuple[float, ...] = (table.ends(bucket)[keys.index(key)],)
-            elif _EMPTY_KEY in keys:
-                return 0
-            else:  # a full bucket: locked out if every one of it is (overflow)
-                ends = table.ends(bucket)
-                if any(end <= now for end in ends):
-                    return 0
-        remaining = min(ends) - now
+            ends = [self._end(key) for key in keys]
+        remaining = max(ends) - now
         return int(remaining) + 1 if remaining > 0 else 0
+
+    def _end(self, key: bytes) -> float:
+        """When ``key``'s lockout ends (0: none).  Holding the lock."""
+        bucket = self.table.bucket_of(key)
+        keys = self.table.keys(bucket)
+        return self.table.ends(bucket)[keys.index(key)] if key in keys else 0.0
 
     def locked_out(self) -> int:
         """How many networks are locked out now (for the metrics; a bucket at a
@@ -243,37 +261,48 @@ class LoginLockout:
         """Slots in use (networks that failed lately, or are locked out)."""
         return self.table.used()
 
-    def record_failure(self, address: str) -> bool:
-        """Count a failure; True when this one starts a lockout episode."""
+    def record_failure(self, address: str) -> str | None:
+        """Count a failure; the network locked out when this one starts a
+        lockout episode (the wider network's, when it was counted there)."""
+        own, wider = self._keys(address)
+        with self.table.locked():
+            for key in (own, wider):
+                if key is None:
+                    break
+                counted = self._count(key)
+                if counted is not None:
+                    return self.network(address, wider=key is wider) if counted else None
+        self.uncounted += 1
+        return None
+
+    def _count(self, key: bytes) -> bool | None:
+        """Count a failure for ``key``: True when it starts a lockout, None when
+        its bucket has no room (every slot an active lockout).  Holding the lock."""
         now = self._clock()
         newest = int(now // self._width)
-        key = self._key(address)
         table = self.table
-        bucket = table.bucket_of(key)
-        with table.locked():
-            slots = {index: table.read(index) for index in table.slots(bucket)}
-            index = next((index for index, slot in slots.items() if slot.family
-                          and _KEY.pack(slot.family, slot.network) == key), None)
+        slots = {index: table.read(index) for index in table.slots(table.bucket_of(key))}
+        index = next((index for index, slot in slots.items() if slot.family
+                      and _KEY.pack(slot.family, slot.network) == key), None)
+        if index is None:
+            index = self._room(slots, now, newest)
             if index is None:
-                index = self._room(slots, now, newest)
-                if index is None:
-                    self.overflow_lockouts += 1
-                    return True
-                slot = _empty_slot()
-                slot.family, slot.network = _KEY.unpack(key)
-            else:
-                slot = slots[index]
-            if slot.locked_until > now:
-                return False
-            self._age(slot, newest)
-            slot.counts[-1] = min(slot.counts[-1] + 1, _MAX_COUNT)
-            started = sum(slot.counts) >= self.limit
-            if started:
-                slot.counts = [0] * _COUNTS
-                slot.locked_until = now + self.lockout
-            table.write(index, slot)
-            table.extend_horizon(max(slot.locked_until, now + self.window + self._width))
-            return started
+                return None
+            slot = _empty_slot()
+            slot.family, slot.network = _KEY.unpack(key)
+        else:
+            slot = slots[index]
+        if slot.locked_until > now:
+            return False
+        self._age(slot, newest)
+        slot.counts[-1] = min(slot.counts[-1] + 1, _MAX_COUNT)
+        started = sum(slot.counts) >= self.limit
+        if started:
+            slot.counts = [0] * _COUNTS
+            slot.locked_until = now + self.lockout
+        table.write(index, slot)
+        table.extend_horizon(max(slot.locked_until, now + self.window + self._width))
+        return started
 
     def _age(self, slot: _Slot, newest: int) -> None:
         """Shift the counts so that the last one is the slice ``newest``."""
