@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -149,6 +150,27 @@ class ServerProcess:
                                  f"stderr:\n{self.stderr()}") from None
         finally:
             self.notify.close()
+
+
+def start_trickling(sockets: list, data: bytes, every: float,
+                    stop: threading.Event) -> threading.Thread:
+    """A thread sending ``data`` one byte at a time to every socket, a round
+    every ``every`` seconds, until ``stop`` or the end of ``data``; a socket the
+    server closed is skipped.  (Over TLS each byte is a record of its own.)"""
+
+    def trickle() -> None:
+        for position in range(len(data)):
+            for sock in sockets:
+                try:
+                    sock.send(data[position:position + 1])
+                except OSError:
+                    pass
+            if stop.wait(every):
+                return
+
+    thread = threading.Thread(target=trickle, name="trickle")
+    thread.start()
+    return thread
 
 
 def children_of(pid: int) -> set[int]:

@@ -13,7 +13,7 @@ import warnings
 import pytest
 import trustme
 
-from helpers import WAIT, basic, server_config
+from helpers import WAIT, basic, server_config, start_trickling
 
 ALICE = {"Authorization": basic("alice", "wonderland")}
 
@@ -201,19 +201,7 @@ def test_tls_clients_trickling_their_head_hold_no_thread(tmp_path, start_server)
                                      server_hostname="127.0.0.1") for _ in range(12)]
     started = time.monotonic()
     stop = threading.Event()
-
-    def trickle() -> None:
-        for position in range(len(head)):  # never the empty line that ends it
-            for sock in trickling:
-                try:
-                    sock.send(head[position:position + 1])  # a record of its own
-                except OSError:
-                    pass
-            if stop.wait(0.1):
-                return
-
-    sender = threading.Thread(target=trickle)
-    sender.start()
+    sender = start_trickling(trickling, head, 0.1, stop)  # never the line ending it
     try:
         time.sleep(0.5)  # every trickling client has sent part of its head
         for _ in range(10):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from helpers import WAIT, basic, server_config
+from helpers import WAIT, basic, server_config, start_trickling
 
 ALICE = {"Authorization": basic("alice", "wonderland")}
 HEAD = b"GET /ip HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"p" * 200 + b"\r\n\r\n"
@@ -48,19 +48,7 @@ def closed_after(sock: socket.socket, limit: float) -> tuple[float, bytes]:
 def test_trickling_heads_hold_no_thread_and_are_closed_at_the_deadline(server):
     attackers = [connect(server) for _ in range(40)]  # 20x the threads
     stop = threading.Event()
-
-    def trickle() -> None:
-        for position in range(len(HEAD) - 2):  # never the last CRLF
-            for sock in attackers:
-                try:
-                    sock.send(HEAD[position:position + 1])
-                except OSError:
-                    pass
-            if stop.wait(0.2):
-                return
-
-    trickler = threading.Thread(target=trickle)
-    trickler.start()
+    trickler = start_trickling(attackers, HEAD[:-2], 0.2, stop)  # never the last CRLF
     try:
         time.sleep(0.5)  # every attacker has sent bytes and waits in the gate
         answered = 0
