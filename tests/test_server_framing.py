@@ -111,3 +111,16 @@ def test_transfer_encoding_in_http_1_0_is_refused_and_closed(server):
            b"Transfer-Encoding: chunked\r\n" + AUTH.encode() + b"\r\n" + chunked(b"hello"))
     statuses, received, closed = exchange(server, raw)
     assert statuses == [400] and closed, received
+
+
+def test_pipelined_requests_are_all_answered_in_order(server):
+    """Requests sent in one write wait in cheroot's buffer, not the kernel's:
+    the gate looks there too, so none of them waits for more data."""
+    requests = b"".join(b"GET /get/ip.json?n=%d HTTP/1.1\r\nHost: x\r\n%s\r\n"
+                        % (n, AUTH.encode()) for n in range(20))
+    last = b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    _, received, closed = exchange(server, requests + last)
+    # a JSON body ends without a newline: the next status line follows it directly
+    statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", received)]
+    assert statuses == [200] * 20 + [404] and closed
+    assert received.count(b'{"Client_IP": "127.0.0.1"}') == 20
