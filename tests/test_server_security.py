@@ -221,3 +221,21 @@ def test_tls_clients_trickling_their_head_hold_no_thread(tmp_path, start_server)
         sender.join(timeout=WAIT)
         for sock in trickling:
             sock.close()
+
+
+def test_pipelined_requests_over_tls_are_all_answered(tmp_path, start_server):
+    """The gate moves decrypted bytes into cheroot's buffer: requests sent
+    together reach the app one by one, none lost and none waiting."""
+    authority, cert, key = tls_files(tmp_path, "pipelined")
+    server = start_server(server_config(tmp_path, listen="127.0.0.1:0", server=(
+        f"tls_certificate = {cert}\ntls_private_key = {key}\n")))
+    request = f"GET /ip HTTP/1.1\r\nHost: x\r\nAuthorization: {ALICE['Authorization']}\r\n\r\n"
+    last = "GET /ip HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with client_context(authority).wrap_socket(
+            socket.create_connection(server.addresses[0], timeout=WAIT),
+            server_hostname="127.0.0.1") as sock:
+        sock.sendall((request * 10 + last).encode())
+        received = b""
+        while data := sock.recv(65536):
+            received += data
+    assert received.count(b"HTTP/1.1 200 OK") == 10 and received.count(b"HTTP/1.1 401 ") == 1
