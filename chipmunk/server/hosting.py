@@ -13,7 +13,6 @@ It also closes a request-smuggling hole in cheroot (see
 from __future__ import annotations
 
 import io
-import logging
 import socket
 import ssl
 import threading
@@ -26,8 +25,6 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from ..config import ConfigError
 from .gate import ClientConnections, RequestGate
 from .settings import ListenAddress, ServerSettings
-
-log = logging.getLogger(__name__)
 
 #: Waiting keep-alive connections one process keeps (cheroot's default is 10,
 #: which closes connections under modest load).

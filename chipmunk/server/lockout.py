@@ -44,6 +44,7 @@ import os
 import struct
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,6 +99,9 @@ class LockoutTable:
         self.capacity = self.ways * self.buckets
         size = _HEADER_SIZE + self.capacity * _SLOT_SIZE
         self._fd = os.memfd_create("chipmunk-lockouts", os.MFD_CLOEXEC)
+        #: descriptors to close when the table goes (the memfd, this process's own)
+        self._fds = [self._fd]
+        weakref.finalize(self, _close_all, self._fds)
         os.ftruncate(self._fd, size)
         self._memory = mmap.mmap(self._fd, size)
         self._secret = os.urandom(16)
@@ -126,6 +130,7 @@ class LockoutTable:
         belongs to a description, and a forked child shares its parent's)."""
         if self._owner != os.getpid():
             self._own_fd = os.open(f"/proc/self/fd/{self._fd}", os.O_RDWR | os.O_CLOEXEC)
+            self._fds.append(self._own_fd)
             self._owner = os.getpid()
         return self._own_fd
 
@@ -173,11 +178,13 @@ class LockoutTable:
     def _offset(index: int) -> int:
         return _HEADER_SIZE + index * _SLOT_SIZE
 
-    def close(self) -> None:
-        self._memory.close()
-        os.close(self._fd)
-        if self._owner == os.getpid():
-            os.close(self._own_fd)
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 #: where a network's failures are counted when its own bucket is full of

@@ -21,7 +21,3 @@ class ServerWide:
     @classmethod
     def for_slots(cls, max_parallel_hashes: int) -> ServerWide:
         return cls(HashBudget(max_parallel_hashes))
-
-    def close(self) -> None:
-        self.budget.close()
-        self.lockouts.close()
