@@ -58,12 +58,12 @@ SLICES = 16
 _COUNTS = SLICES + 1
 _MAX_COUNT = 0xFFFF
 
-# A slot: family (0 = empty, 4, 6), network number, locked until, the slice
-# width its counts were made with, the newest slice's number, the counts.
+# A slot: family (0 = empty, 4, 6; 104, 106 for a wider network), network
+# number, locked until, the slice width its counts were made with, the
+# newest slice's number, the counts.
 _SLOT = struct.Struct(f"<B16sddq{_COUNTS}H")
 _SLOT_SIZE = 80
 _KEY = struct.Struct("<B16s")
-_EMPTY_KEY = bytes(_KEY.size)
 # The header: slots in use; and a horizon -- no slot holds a lockout or a
 # counted failure after it, so past it every lookup is "not locked out"
 # without looking (the usual case: nobody failed lately).
