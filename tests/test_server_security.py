@@ -239,3 +239,20 @@ def test_pipelined_requests_over_tls_are_all_answered(tmp_path, start_server):
         while data := sock.recv(65536):
             received += data
     assert received.count(b"HTTP/1.1 200 OK") == 10 and received.count(b"HTTP/1.1 401 ") == 1
+
+
+def test_tls_clients_that_leave_mid_head_kill_no_worker_thread(tmp_path, start_server):
+    """The 400 to a TLS client that sent part of a head and closed raised
+    (SSLZeroReturnError), and so did cheroot's 500 after it, out of the worker
+    thread: six such clients left a server with two threads answering nobody."""
+    authority, cert, key = tls_files(tmp_path, "leaving")
+    server = start_server(server_config(tmp_path, listen="127.0.0.1:0", server=(
+        f"tls_certificate = {cert}\ntls_private_key = {key}\nthreads = 2\nworkers = 1\n")))
+    context = client_context(authority)
+    for _ in range(6):
+        with context.wrap_socket(socket.create_connection(server.addresses[0], timeout=WAIT),
+                                 server_hostname="127.0.0.1") as sock:
+            sock.sendall(b"GET /ip HTTP/1.1\r\n")
+    for _ in range(4):
+        assert https_get(server.addresses[0], context, "/ip") == (200, b"127.0.0.1\n")
+    assert "Traceback" not in server.stderr()

@@ -13,6 +13,7 @@ It also closes a request-smuggling hole in cheroot (see
 from __future__ import annotations
 
 import io
+import logging
 import socket
 import ssl
 import threading
@@ -25,6 +26,8 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from ..config import ConfigError
 from .gate import ClientConnections, RequestGate
 from .settings import ListenAddress, ServerSettings
+
+log = logging.getLogger(__name__)
 
 #: Waiting keep-alive connections one process keeps (cheroot's default is 10,
 #: which closes connections under modest load).
@@ -196,9 +199,33 @@ class FramedRequest(cheroot_server.HTTPRequest):
         self.close_connection = True
         self.simple_response(status, message)
 
+    def simple_response(self, status, msg="") -> None:
+        """cheroot's error answer, to a client that may be gone.
+
+        A TLS client that sends part of a head and then closes made the
+        answer (400) raise ``SSLZeroReturnError``; cheroot then tried a 500,
+        which raised again, out of the worker thread: the thread died, and
+        a few such clients left a process with none.
+        """
+        try:
+            super().simple_response(status, msg)
+        except OSError:  # the peer has gone: nobody to answer
+            self.close_connection = True
+
 
 class FramedConnection(cheroot_server.HTTPConnection):
+    """cheroot's connection, whose errors never end the worker thread."""
+
     RequestHandlerClass = FramedRequest
+
+    def communicate(self) -> bool:
+        # cheroot's worker thread catches nothing a connection raises: one
+        # that escapes ends the thread, and the pool is never refilled.
+        try:
+            return super().communicate()
+        except Exception as error:  # a bug, here or in cheroot: this connection only
+            log.warning("closing a connection after an unexpected error: %r", error)
+            return False
 
     def close(self) -> None:
         self.server.clients.release(self)
