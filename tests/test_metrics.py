@@ -44,14 +44,16 @@ def get(host: str, port: int, path: str, headers: dict | None = None,
 
 
 def metrics_server(tmp_path, start_server, workers: int = 2, extra: str = "",
-                   options: str = ""):
-    """``options``: more [Server] keys; ``extra``: more sections."""
+                   options: str = "", **env: str):
+    """``options``: more [Server] keys; ``extra``: more sections; ``env``: more
+    environment variables."""
     port = free_port_tcp_and_udp()
     state = tmp_path / "state"
     state.mkdir()
     server = start_server(server_config(
         state, listen="127.0.0.1:0",
-        server=f"workers = {workers}\nmetrics_listen = 127.0.0.1:{port}\n{options}") + extra)
+        server=f"workers = {workers}\nmetrics_listen = 127.0.0.1:{port}\n{options}") + extra,
+        **env)
     server.metrics_port = port
     return server
 
@@ -180,6 +182,27 @@ def test_the_exposition_passes_promtool_and_names_no_user_or_address(
     assert 0 < value(text, 'chipmunk_request_duration_seconds_sum{route="/nic/update"}') < 5
     assert value(text, "chipmunk_failed_logins_total") == 0, "no credentials: no failure"
     assert "alice" not in text and "192.0.2.7" not in text and "127.0.0.1" not in text
+
+
+def test_a_process_file_caught_before_it_is_sized_fails_no_scrape(tmp_path, start_server):
+    """prometheus_client makes a process's values file empty and sizes it a
+    moment later (client_python#1199, open): a scrape in between -- or every
+    scrape after, when the process was killed in between -- raised, and the
+    whole exposition was a 500.  An empty file has nothing recorded yet."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    server = metrics_server(tmp_path, start_server, workers=1, TMPDIR=str(temporary))
+    host, port = server.addresses[0]
+    assert get(host, port, "/get/ip", ALICE)[0] == 200
+    series = 'chipmunk_requests_total{route="/get/ip",status="200"}'
+    wait_until(lambda: series in scrape(server), "the request to be flushed")
+    [directory] = temporary.glob("chipmunk-metrics-*")
+    gone = 2 ** 22 + 1  # above pid_max's default: a process that is not there
+    for kind in ("counter", "histogram", "gauge_livemax", "gauge_livesum", "gauge_all"):
+        (directory / f"{kind}_{gone}.db").touch()
+    text = scrape(server)
+    assert value(text, series) == 1
+    promtool_check(text)
 
 
 def test_metrics_are_apart_from_the_api(tmp_path, start_server):

@@ -24,6 +24,7 @@ prometheus_client is not even imported.
 from __future__ import annotations
 
 import bisect
+import glob
 import os
 import shutil
 import tempfile
@@ -187,11 +188,40 @@ def disable(directory: str) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+class SizedFilesCollector:
+    """prometheus_client's sum over the processes' files, without the files
+    still being made.
+
+    prometheus_client creates a process's file empty and sizes it a moment
+    later, and its collector fails on an empty file: a scrape in that moment
+    -- and every scrape after, when the process was killed in it -- was a 500
+    (client_python#1199, open in 0.16 and the latest).  An empty file has
+    nothing recorded yet, so it is left out; a file never shrinks back to
+    empty, so once sized it is read.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.multiprocess import MultiProcessCollector
+        return MultiProcessCollector.merge(
+            [path for path in glob.glob(os.path.join(self.directory, "*.db"))
+             if _is_sized(path)], accumulate=True)
+
+
+def _is_sized(path: str) -> bool:
+    try:
+        return os.stat(path).st_size > 0
+    except FileNotFoundError:  # a live gauge's process ended: it is not summed
+        return False
+
+
 def metrics_app() -> Callable[[dict, Callable[..., Any]], Iterable[bytes]]:
     """The WSGI app of the metrics listener: /metrics, summed over processes."""
-    from prometheus_client import CollectorRegistry, make_wsgi_app, multiprocess
+    from prometheus_client import CollectorRegistry, make_wsgi_app
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    registry.register(SizedFilesCollector(os.environ[ENVIRONMENT]))
     exposition = make_wsgi_app(registry)
 
     def app(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
