@@ -4,11 +4,11 @@ Off unless ``[Server] metrics_listen`` is set: then prometheus_client (Debian
 ``python3-prometheus-client``) runs in its multiprocess mode -- every
 process writes its values to memory-mapped files in a private directory,
 made empty at start, and whichever worker answers a scrape sums them all
-(``MultiProcessCollector``).  So one scrape shows the whole server, and the
-counts of a worker that died stay in the sums.  ``/metrics`` is served on
-its own listener by every worker (a copy of its socket each, as for
-``listen``), never on the public port and never behind the users'
-passwords.
+(prometheus_client's merge, through :class:`SizedFilesCollector`).  So one
+scrape shows the whole server, and the counts of a worker that died stay in
+the sums.  ``/metrics`` is served on its own listener by every worker (a
+copy of its socket each, as for ``listen``), never on the public port and
+never behind the users' passwords.
 
 Labels are bounded: routes are the known paths (anything else is
 ``other``), results and statuses are small sets, providers are the
