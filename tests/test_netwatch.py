@@ -96,10 +96,22 @@ def namespace():
 
 
 @pytest.fixture
-def daemon(tmp_path, namespace):
-    running = Daemon(tmp_path, namespace)
-    yield running
-    running.stop()
+def start_daemon(tmp_path, namespace):
+    """Start a Daemon with these options; always stopped afterwards."""
+    started: list[Daemon] = []
+
+    def start(**options: str) -> Daemon:
+        started.append(Daemon(tmp_path, namespace, **options))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def daemon(start_daemon):
+    return start_daemon()
 
 
 def test_records_follow_address_changes(daemon, namespace):
@@ -139,22 +151,19 @@ def test_temporary_tentative_and_local_addresses_are_ignored(daemon, namespace):
     assert daemon.published_ipv6() == "2001:db8:9::9"
 
 
-def test_the_kernels_temporary_addresses_are_ignored(tmp_path, namespace):
+def test_the_kernels_temporary_addresses_are_ignored(start_daemon, namespace):
     namespace.sysctl("net.ipv6.conf.d0.use_tempaddr=2")
     namespace.ip("addr", "add", "2001:db8:3::3/64", "dev", "d0", "mngtmpaddr", "nodad")
     wait_until(lambda: "temporary" in namespace.ip("-6", "addr", "show", "dev", "d0") and
                "tentative" not in namespace.ip("-6", "addr", "show", "dev", "d0"),
                "the kernel's temporary address")
-    running = Daemon(tmp_path, namespace)
-    try:
-        temporary = next(line.split()[1] for line in
-                         namespace.ip("-6", "addr", "show", "dev", "d0").splitlines()
-                         if "temporary" in line)
-        assert running.published_ipv6() == "2001:db8:3::3", "never the temporary one"
-        namespace.ip("addr", "del", temporary, "dev", "d0")
-        running.no_check_within(2.0)
-    finally:
-        running.stop()
+    running = start_daemon()
+    temporary = next(line.split()[1] for line in
+                     namespace.ip("-6", "addr", "show", "dev", "d0").splitlines()
+                     if "temporary" in line)
+    assert running.published_ipv6() == "2001:db8:3::3", "never the temporary one"
+    namespace.ip("addr", "del", temporary, "dev", "d0")
+    running.no_check_within(2.0)
 
 
 def test_a_burst_of_twenty_events_is_one_check(daemon, namespace):
@@ -173,42 +182,33 @@ def test_idle_it_sleeps_in_one_wait(daemon):
     assert daemon.wake_ups() - before == 0
 
 
-def test_with_a_watchdog_it_wakes_only_to_ping(tmp_path, namespace):
-    running = Daemon(tmp_path, namespace, WATCHDOG_USEC="1000000")  # a ping every 0.5 s
-    try:
-        time.sleep(1)  # the namespace settles
-        before, pings = running.wake_ups(), 0
-        deadline = time.monotonic() + 3
-        while (remaining := deadline - time.monotonic()) > 0:
-            message = running.notify.receive(remaining)
-            pings += bool(message and message.get("WATCHDOG") == "1")
-        woke = running.wake_ups() - before
-        assert pings >= 5 and woke <= pings + 1, (woke, pings)
-    finally:
-        running.stop()
+def test_with_a_watchdog_it_wakes_only_to_ping(start_daemon):
+    running = start_daemon(WATCHDOG_USEC="1000000")  # a ping every 0.5 s
+    time.sleep(1)  # the namespace settles
+    before, pings = running.wake_ups(), 0
+    deadline = time.monotonic() + 3
+    while (remaining := deadline - time.monotonic()) > 0:
+        message = running.notify.receive(remaining)
+        pings += bool(message and message.get("WATCHDOG") == "1")
+    woke = running.wake_ups() - before
+    assert pings >= 5 and woke <= pings + 1, (woke, pings)
 
 
-def test_a_reload_during_the_debounce_is_not_lost(tmp_path, namespace):
-    running = Daemon(tmp_path, namespace, debounce="10")
-    try:
-        namespace.ip("addr", "add", "2001:db8:5::5/64", "dev", "d0", "nodad")
-        time.sleep(0.5)  # the event has arrived: the daemon now waits out the debounce
-        running.client.send_signal(signal.SIGHUP)
-        started = time.monotonic()
-        assert running.notify.wait_for("RELOADING", "1", timeout=5)
-        while "(checked: reload)" not in running.next_status(timeout=5):
-            pass
-        assert time.monotonic() - started < 5, "the reload did not wait for the debounce"
-        assert running.published_ipv6() == "2001:db8:5::5"
-    finally:
-        running.stop()
+def test_a_reload_during_the_debounce_is_not_lost(start_daemon, namespace):
+    running = start_daemon(debounce="10")
+    namespace.ip("addr", "add", "2001:db8:5::5/64", "dev", "d0", "nodad")
+    time.sleep(0.5)  # the event has arrived: the daemon now waits out the debounce
+    running.client.send_signal(signal.SIGHUP)
+    started = time.monotonic()
+    assert running.notify.wait_for("RELOADING", "1", timeout=5)
+    while "(checked: reload)" not in running.next_status(timeout=5):
+        pass
+    assert time.monotonic() - started < 5, "the reload did not wait for the debounce"
+    assert running.published_ipv6() == "2001:db8:5::5"
 
 
-def test_watch_network_no_keeps_the_interval_only(tmp_path, namespace):
-    running = Daemon(tmp_path, namespace, daemon="watch_network = no\n")
-    try:
-        namespace.ip("addr", "add", "2001:db8:5::5/64", "dev", "d0", "nodad")
-        running.no_check_within(2.0)
-        assert running.published_ipv6() == "2001:db8:9::9"
-    finally:
-        running.stop()
+def test_watch_network_no_keeps_the_interval_only(start_daemon, namespace):
+    running = start_daemon(daemon="watch_network = no\n")
+    namespace.ip("addr", "add", "2001:db8:5::5/64", "dev", "d0", "nodad")
+    running.no_check_within(2.0)
+    assert running.published_ipv6() == "2001:db8:9::9"
