@@ -66,7 +66,9 @@ def write_configs(temp: Path) -> tuple[Path, Path, Path, Path]:
     server_state.mkdir()
     server_config, client_config = temp / "server.ini", temp / "client.ini"
     hosts = temp / "hosts"
+    # documentation addresses (192.0.2.7) are no public addresses: a demo allows them
     server_config.write_text(f"[Paths]\nclient_update_dir = {server_state}\n\n"
+                             "[Server]\npublish_non_global = yes\n\n"
                              f"[Hostnames]\n{USER} = {ROUTER_NAME}\n\n"
                              f"[Users]\n{USER} = {hash_password(PASSWORD)}\n")
     client_config.write_text(

@@ -32,14 +32,24 @@ def printable(text: str) -> str:
                    for char in text)
 
 
+#: the longest message and field value a log line holds: a client's text in
+#: it (a 15 KB ``myip``) must not make 15 KB lines
+MAX_MESSAGE, MAX_FIELD = 2048, 512
+
+
+def capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else \
+        f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
 class EscapeUnprintable(logging.Filter):
-    """Escapes the message and every CHIPMUNK_* field of each record."""
+    """Escapes and caps the message and every CHIPMUNK_* field of each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = printable(record.getMessage()), None
+        record.msg, record.args = capped(printable(record.getMessage()), MAX_MESSAGE), None
         for key, value in vars(record).items():
             if key.startswith("CHIPMUNK_") and isinstance(value, str):
-                setattr(record, key, printable(value))
+                setattr(record, key, capped(printable(value), MAX_FIELD))
         return True
 
 

@@ -174,15 +174,22 @@ def test_a_failure_the_full_lockout_table_cannot_count_is_logged(tmp_path, caplo
     assert client.request("GET", "/ip", peer="192.0.2.1")[0] == 429, "no lockout evicted"
 
 
-@pytest.mark.parametrize("headers, expected", [
-    ({"X_FORWARDED_FOR": "203.0.113.5"}, b"203.0.113.5\n"),
-    ({"X_FORWARDED_FOR": "198.51.100.1, 203.0.113.5, 10.0.0.2"}, b"203.0.113.5\n"),
-    ({"FORWARDED": 'for="[2001:db8::5]:4711"'}, b"2001:db8::5\n"),
-    ({"X_FORWARDED_FOR": "garbage"}, b"10.0.0.1\n"),
+@pytest.mark.parametrize("proxy_header, headers, expected", [
+    ("", {"X_FORWARDED_FOR": "203.0.113.5"}, (200, b"203.0.113.5\n")),
+    ("", {"X_FORWARDED_FOR": "198.51.100.1, 203.0.113.5, 10.0.0.2"}, (200, b"203.0.113.5\n")),
+    ("", {"X_FORWARDED_FOR": "unknown, 203.0.113.5"}, (200, b"203.0.113.5\n")),
+    ("", {"FORWARDED": "for=203.0.113.66", "X_FORWARDED_FOR": "203.0.113.5"},
+     (200, b"203.0.113.5\n")),
+    ("", {"FORWARDED": "for=203.0.113.66"}, (200, b"10.0.0.1\n")),
+    ("forwarded", {"FORWARDED": 'for="[2001:db8::5]:4711"'}, (200, b"2001:db8::5\n")),
+    ("forwarded", {"X_FORWARDED_FOR": "203.0.113.66"}, (200, b"10.0.0.1\n")),
+    ("", {"X_FORWARDED_FOR": "203.0.113.5, garbage"}, (400, b"Cannot tell your address\n")),
 ])
-def test_trusted_proxy_headers(tmp_path, headers, expected):
-    client = Client(make_app(tmp_path, "trusted_proxies = 10.0.0.0/8\n"))
-    assert client.request("GET", "/ip", peer="10.0.0.1", **headers)[2] == expected
+def test_trusted_proxy_headers(tmp_path, proxy_header, headers, expected):
+    option = f"proxy_header = {proxy_header}\n" if proxy_header else ""
+    client = Client(make_app(tmp_path, f"trusted_proxies = 10.0.0.0/8\n{option}"))
+    status, _, body = client.request("GET", "/ip", peer="10.0.0.1", **headers)
+    assert (status, body) == expected
 
 
 def test_untrusted_peers_cannot_claim_an_address(tmp_path):

@@ -29,7 +29,8 @@ def named(tmp_path):
 def publishing_config(tmp_path, named: Named, name: str = "state") -> str:
     state = tmp_path / name
     state.mkdir()
-    return server_config(state, users="alice = wonderland\n") + (
+    return server_config(state, users="alice = wonderland\n",
+                         server="publish_non_global = yes\n") + (
         f"\n[Hostnames]\nalice = {HOME}, {NAS}\n\n[Publish]\nprovider = rfc2136\n"
         f"timeout = 3\n\n[rfc2136]\nserver = 127.0.0.1\nport = {named.port}\nzone = {ZONE}\n"
         f"key_name = {KEY_NAME}\nkey_secret = {named.secret}\nttl = 60\n")

@@ -7,6 +7,8 @@ several servers are in tests/test_dyndns_clients.py.
 """
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from chipmunk.config import ConfigError
@@ -18,11 +20,13 @@ from test_app import Client, make_app
 
 HOSTNAMES = "[Hostnames]\nalice = home.example.org, nas.example.org\nbob = bob.example.org\n"
 USERS = "alice = wonderland\nbob = builder\n"
+#: these tests publish documentation addresses (192.0.2.0/24, 2001:db8::/32)
+DOCUMENTATION_ADDRESSES = "publish_non_global = yes\n"
 
 
 @pytest.fixture
 def client(tmp_path) -> Client:
-    return Client(make_app(tmp_path, users=USERS, extra=HOSTNAMES))
+    return Client(make_app(tmp_path, DOCUMENTATION_ADDRESSES, users=USERS, extra=HOSTNAMES))
 
 
 def update(client: Client, query: str, **kwargs) -> tuple[int, dict, str]:
@@ -111,8 +115,51 @@ def test_the_other_paths_and_head(client, tmp_path):
         assert (status, body) == (200, b"nochg 192.0.2.7\n")
     status, headers, body = client.request("HEAD", "/nic/update?hostname=home.example.org"
                                            "&myip=192.0.2.6")
-    assert (status, body, headers["Content-Length"]) == (200, b"", "15")
-    assert stored(tmp_path, "home.example.org") == "A 192.0.2.6\n"
+    assert (status, headers["Allow"]) == (405, "GET"), "HEAD changes nothing anywhere"
+    assert stored(tmp_path, "home.example.org") == "A 192.0.2.7\n"
+
+
+@pytest.mark.parametrize("myip", ["127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1",
+                                  "169.254.1.1", "fe80::1", "240.0.0.1", "192.0.2.1",
+                                  "198.51.100.1", "203.0.113.1", "2001:db8::1", "fc00::1",
+                                  "100.64.0.1", "8.8.8.8,fc00::1"])
+def test_by_default_only_global_unicast_addresses_are_published(tmp_path, myip, caplog):
+    client = Client(make_app(tmp_path, users=USERS, extra=HOSTNAMES))
+    assert update(client, f"hostname=home.example.org&myip={myip}")[2] == "dnserr\n"
+    assert not (tmp_path / "hostnames").exists(), "nothing published"
+    assert "not published" in caplog.text
+    if myip.startswith("100.64."):
+        assert "carrier-grade NAT" in caplog.text
+
+
+def test_global_addresses_are_published_and_the_peer_counts_as_a_claim(tmp_path):
+    client = Client(make_app(tmp_path, users=USERS, extra=HOSTNAMES))
+    assert update(client, "hostname=home.example.org&myip=8.8.8.8,2a00:1450::1")[2] == \
+        "good 8.8.8.8,2a00:1450::1\n"
+    assert update(client, "hostname=home.example.org", peer="9.9.9.9")[2] == "good 9.9.9.9\n"
+    # without myip the peer's own address is the claim: a loopback peer is refused
+    assert update(client, "hostname=home.example.org", peer="127.0.0.1")[2] == "dnserr\n"
+
+
+def test_publish_non_global_takes_any_unicast_address_but_never_broadcast(tmp_path):
+    client = Client(make_app(tmp_path, DOCUMENTATION_ADDRESSES, users=USERS, extra=HOSTNAMES))
+    assert update(client, "hostname=home.example.org&myip=10.0.0.1")[2] == "good 10.0.0.1\n"
+    assert update(client, "hostname=home.example.org&myip=255.255.255.255")[2] == "dnserr\n"
+
+
+def test_the_log_names_the_peer_and_the_claim_apart_and_caps_what_a_client_sent(
+        client, caplog):
+    caplog.set_level(logging.INFO, logger="chipmunk")
+    update(client, "hostname=home.example.org&myip=192.0.2.7", peer="198.51.100.9")
+    [changed] = [r for r in caplog.records
+                 if getattr(r, "CHIPMUNK_EVENT", "") == "address-changed"]
+    assert (changed.CHIPMUNK_CLIENT_IP, changed.CHIPMUNK_IP) == ("198.51.100.9", "192.0.2.7")
+    caplog.clear()
+    update(client, "hostname=home.example.org&myip=" + "9" * 15000)
+    assert "malformed myip" in caplog.text and len(caplog.text) < 1000
+    caplog.clear()
+    update(client, "hostname=bob.example.org&myip=192.0.2.7")
+    assert "'bob.example.org' is not a hostname of theirs (nohost)" in caplog.text
 
 
 @pytest.mark.parametrize("authorization", [None, basic("alice", "wrong"),
@@ -176,7 +223,7 @@ def test_cloudflare_linode_and_a_hosts_file_publish_too(tmp_path):
             f"[linode]\napi_key = {linode.token}\ndomain = example.net\n"
             f"endpoint = {linode.endpoint}\ncreate = yes\n"
             f"[hostsfile]\npath = {tmp_path}/hosts\n")
-        client = Client(make_app(tmp_path, users=USERS, extra=extra))
+        client = Client(make_app(tmp_path, DOCUMENTATION_ADDRESSES, users=USERS, extra=extra))
         assert update(client, "hostname=home.example.org,nas.example.net"
                               "&myip=192.0.2.7")[2] == "good 192.0.2.7\ngood 192.0.2.7\n"
         assert cloudflare.find(zone_id, "home.example.org", "A")["content"] == "192.0.2.7"

@@ -154,7 +154,8 @@ def test_a_lockout_is_one_network_whichever_worker_reports_it(tmp_path, start_se
 def test_the_exposition_passes_promtool_and_names_no_user_or_address(
         tmp_path, start_server):
     hostnames = "\n[Hostnames]\nalice = home.example.org\n"
-    server = metrics_server(tmp_path, start_server, workers=1, extra=hostnames)
+    server = metrics_server(tmp_path, start_server, workers=1, extra=hostnames,
+                            options="publish_non_global = yes\n")
     host, port = server.addresses[0]
     for query in ("hostname=home.example.org&myip=192.0.2.7",
                   "hostname=home.example.org&myip=192.0.2.7", "hostname=x.example.org",

@@ -20,7 +20,7 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 @pytest.fixture
 def client(tmp_path) -> Client:
-    app = Client(make_app(tmp_path, users=USERS, extra=HOSTNAMES))
+    app = Client(make_app(tmp_path, "publish_non_global = yes\n", users=USERS, extra=HOSTNAMES))
     for user, password, name in (("alice", "wonderland", "home.example.org"),
                                  ("bob", "builder", "bob.example.org")):
         app.request("GET", f"/nic/update?hostname={name}&myip=192.0.2.7,2001:db8::7",
@@ -78,7 +78,8 @@ def chromium(url: str, *args: str) -> subprocess.CompletedProcess:
 def test_in_real_chromium(tmp_path, start_server):
     state = tmp_path / "state"
     state.mkdir()
-    server = start_server(server_config(state, users=USERS, listen="127.0.0.1:0")
+    server = start_server(server_config(state, users=USERS, listen="127.0.0.1:0",
+                                        server="publish_non_global = yes\n")
                           + "\n" + HOSTNAMES)
     host, port = server.addresses[0]
     server.request("GET", "/nic/update?hostname=home.example.org&myip=192.0.2.7",

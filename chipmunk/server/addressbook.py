@@ -46,10 +46,13 @@ class AddressBook:
             touch(self.directory / UPDATED_FLAG)
         return True
 
-    def remember(self, username: str, address: str) -> bool | None:
+    def remember(self, username: str, address: str, client: str) -> bool | None:
         """Store ``address`` for ``username`` and log it as /set and dyndns2 both
-        do: True when it changed, False when not, None when it could not be saved."""
-        fields = {"CHIPMUNK_USER": username, "CHIPMUNK_CLIENT_IP": address}
+        do: True when it changed, False when not, None when it could not be saved.
+        ``client`` is the address the request came from (for /set the same;
+        for dyndns2 the one that claimed ``address``)."""
+        fields = {"CHIPMUNK_USER": username, "CHIPMUNK_CLIENT_IP": client,
+                  "CHIPMUNK_IP": address}
         try:
             changed = self.store(username, address)
         except (OSError, ValueError) as error:

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..events import Event, log_event
-from . import dyndns, metrics, statuspage
+from . import crosssite, dyndns, metrics, statuspage
 from .addressbook import AddressBook
 from .auth import Authenticator, parse_basic
 from .budget import HashBudgetExhausted
-from .forwarded import RemoteAddressResolver
+from .forwarded import Origin, RemoteAddressResolver
 from .lockout import LoginLockout
 from .publisher import Publisher
 from .serverwide import ServerWide
@@ -58,21 +58,36 @@ class Reply:
         return cls(status, json.dumps(document).encode("utf-8"), JSON)
 
 
-def _get_ip(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
-    return Reply.text("200 OK", f"Your IP:  {client}\n")
+@dataclass(frozen=True)
+class Request:
+    """One authenticated request, as a handler sees it."""
+
+    environ: dict
+    origin: Origin
+    user: str
+
+    @property
+    def client(self) -> str:
+        """The client's address: the peer, or what a trusted proxy says."""
+        return str(self.origin.address)
 
 
-def _get_ip_json(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
-    return Reply.json("200 OK", {"Client_IP": client})
+def _get_ip(runtime: Runtime, request: Request) -> Reply:
+    return Reply.text("200 OK", f"Your IP:  {request.client}\n")
 
 
-def _bare_ip(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
-    return Reply.text("200 OK", f"{client}\n")
+def _get_ip_json(runtime: Runtime, request: Request) -> Reply:
+    return Reply.json("200 OK", {"Client_IP": request.client})
 
 
-def _set(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
-    _discard_body(environ, runtime.settings.max_body_size)
-    changed = runtime.addressbook.remember(user, client)
+def _bare_ip(runtime: Runtime, request: Request) -> Reply:
+    return Reply.text("200 OK", f"{request.client}\n")
+
+
+def _set(runtime: Runtime, request: Request) -> Reply:
+    client = request.client
+    _discard_body(request.environ, runtime.settings.max_body_size)
+    changed = runtime.addressbook.remember(request.user, client, client)
     if changed is None:
         return Reply.json("500 Internal Server Error",
                           {"Client_IP": client, "status": "failed"})
@@ -96,17 +111,20 @@ def _discard_body(environ: dict, limit: int) -> None:
         length -= len(chunk)
 
 
-def _status(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
-    content_type, page, headers = statuspage.status_page(runtime, user, client, environ)
+def _status(runtime: Runtime, request: Request) -> Reply:
+    base_url = crosssite.own_origin(request.environ, request.origin.scheme,
+                                    runtime.settings.public_url)
+    content_type, page, headers = statuspage.status_page(
+        runtime, request.user, request.client, request.environ, base_url)
     return Reply("200 OK", page.encode("utf-8"), content_type, headers)
 
 
-def _nic_update(runtime: Runtime, user: str, client: str, environ: dict) -> Reply:
-    lines = dyndns.update_lines(runtime, user, client, environ)
+def _nic_update(runtime: Runtime, request: Request) -> Reply:
+    lines = dyndns.update_lines(runtime, request.user, request.client, request.environ)
     return Reply.text("200 OK", "".join(f"{line}\n" for line in lines))
 
 
-Handler = Callable[[Runtime, str, str, dict], Reply]
+Handler = Callable[[Runtime, Request], Reply]
 
 
 @dataclass(frozen=True)
@@ -115,18 +133,23 @@ class Route:
     handler: Handler
     #: the body of a 401 (dyndns2 clients read "badauth")
     unauthorized: str = "Authentication required\n"
+    #: it changes state: refused when a browser sent it for another site
+    changes_state: bool = False
+    #: counted as a dyndns2 answer in the metrics
+    dyndns: bool = False
 
 
 READ_ONLY = ("GET", "HEAD")
-#: path -> route.  /set changes state, so no HEAD; dyndns2 clients use GET
-#: (and HEAD is answered the same way, without the body).
+#: path -> route.  What changes state takes no HEAD (HEAD changes nothing
+#: anywhere); dyndns2 clients use GET.
 ROUTES: dict[str, Route] = {
     "/": Route(READ_ONLY, _status),
     "/get/ip": Route(READ_ONLY, _get_ip),
     "/get/ip.json": Route(READ_ONLY, _get_ip_json),
     "/ip": Route(READ_ONLY, _bare_ip),
-    "/set": Route(("GET", "POST"), _set),
-    **{path: Route(READ_ONLY, _nic_update, dyndns.BADAUTH) for path in dyndns.PATHS},
+    "/set": Route(("GET", "POST"), _set, changes_state=True),
+    **{path: Route(("GET",), _nic_update, dyndns.BADAUTH, changes_state=True, dyndns=True)
+       for path in dyndns.PATHS},
 }
 NOT_FOUND = Reply.text("404 Not Found", "Not found\n")
 
@@ -139,7 +162,8 @@ def build_runtime(settings: ServerSettings, shared: ServerWide,
                            settings.auth_lockout, settings.lockout_ipv4_prefix,
                            settings.lockout_ipv6_prefix, clock=clock, table=shared.lockouts)
     return Runtime(settings=settings,
-                   resolver=RemoteAddressResolver(settings.trusted_proxies),
+                   resolver=RemoteAddressResolver(settings.trusted_proxies,
+                                                  settings.proxy_header),
                    authenticator=Authenticator(
                        settings.users, budget=shared.budget,
                        previous=previous.authenticator if previous is not None else None),
@@ -190,9 +214,13 @@ class ChipmunkApp:
 
     def _dispatch(self, runtime: Runtime, environ: dict) -> Reply:
         try:
-            client = str(runtime.resolver.resolve(environ))
+            origin = runtime.resolver.origin(environ)
         except ValueError:
+            log.warning("refused a request from the trusted proxy %s: its %s header "
+                        "cannot be read", environ.get("REMOTE_ADDR"),
+                        runtime.settings.proxy_header)
             return Reply.text("400 Bad Request", "Cannot tell your address\n")
+        client = str(origin.address)
         wait = runtime.lockout.retry_after(client)
         if wait:
             return Reply.text("429 Too Many Requests",
@@ -204,6 +232,14 @@ class ChipmunkApp:
         if environ.get("REQUEST_METHOD") not in route.methods:
             return Reply.text("405 Method Not Allowed", "Method not allowed\n",
                               ("Allow", ", ".join(route.methods)))
+        if route.changes_state:
+            own = crosssite.own_origin(environ, origin.scheme, runtime.settings.public_url)
+            why = crosssite.refusal(environ, own)
+            if why is not None:
+                log.warning("refused %s %s from %s: a browser sent it for another site "
+                            "(%s)", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
+                            client, why)
+                return Reply.text("403 Forbidden", "Cross-site request refused\n")
         header = environ.get("HTTP_AUTHORIZATION")
         try:
             user = runtime.authenticator.check(header)
@@ -216,11 +252,11 @@ class ChipmunkApp:
         if user is None:
             if header:
                 self._failed_login(runtime, client, header)
-            if route.handler is _nic_update:
+            if route.dyndns:
                 metrics.METRICS.dyndns("badauth")
             return Reply.text("401 Unauthorized", route.unauthorized,
                               ("WWW-Authenticate", runtime.challenge))
-        return route.handler(runtime, user, client, environ)
+        return route.handler(runtime, Request(environ, origin, user))
 
     @staticmethod
     def _failed_login(runtime: Runtime, client: str, header: str) -> None:

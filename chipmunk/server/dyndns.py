@@ -1,7 +1,7 @@
 """The dyndns2 protocol, as routers, ddclient and inadyn speak it.
 
 ``GET /nic/update?hostname=h1,h2&myip=ADDR`` (also ``/v3/update`` and
-``/update``; HEAD too) with Basic auth.  ``myip`` may be IPv4, IPv6 or both
+``/update``) with Basic auth.  ``myip`` may be IPv4, IPv6 or both
 (``v4,v6`` as a FRITZ!Box sends ``<ipaddr>,<ip6addr>``), a ``/len`` suffix is
 dropped, ``myipv6`` gives the IPv6 address; without ``myip`` the address the
 server sees is used.  Values may be URL-encoded or raw.  ``system``,
@@ -10,7 +10,10 @@ server sees is used.  Values may be URL-encoded or raw.  ``system``,
 The answer is ``text/plain`` with a Content-Length, one line per hostname in
 request order: ``good ADDRS`` (a record changed and was published), ``nochg
 ADDRS``, ``nohost`` (not this user's), ``notfqdn``, ``dnserr`` (a malformed
-address: nothing published) or ``911`` (publishing failed; try later).
+address, or one that is not global unicast -- private, loopback,
+link-local, carrier-grade NAT's 100.64.0.0/10, documentation -- unless
+``[Server] publish_non_global``: nothing published) or ``911`` (publishing
+failed; try later).  HEAD is refused (405): it changes nothing anywhere.
 Too many hostnames is one ``numhost``; none is one ``notfqdn``.
 """
 from __future__ import annotations
@@ -51,9 +54,35 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
             raise ValueError(f"{text!r}: a scoped address (%zone) means nothing in DNS")
         if address.ipv4_mapped:  # ::ffff:192.0.2.7 is the IPv4 address
             address = address.ipv4_mapped
-    if address.is_unspecified or address.is_multicast:
+    if address.is_unspecified or address.is_multicast or address == BROADCAST:
         raise ValueError(f"{text!r} is not a host's address")
     return address
+
+
+BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
+
+
+def not_public(address: str) -> str | None:
+    """Why ``address`` is no public address for a DNS record, or None when it
+    is global unicast (Python's ``is_global``: IANA's special-purpose
+    registries, so private, loopback, link-local, reserved, shared and the
+    documentation ranges are all not global)."""
+    parsed = ipaddress.ip_address(address)
+    if parsed.is_global:
+        return None
+    if parsed in SHARED_ADDRESS_SPACE:
+        return ("is in 100.64.0.0/10, shared by carrier-grade NAT: the router's "
+                "provider shares its address, and nobody outside reaches it there")
+    return "is not a global unicast address ([Server] publish_non_global = yes allows it)"
+
+
+def clipped(value: str | None, limit: int = 64) -> str:
+    """``value`` as a log shows it: repr, at most ``limit`` characters of it."""
+    if value is None:
+        return "None"
+    shown = repr(value[:limit])
+    return shown if len(value) <= limit else f"{shown}... ({len(value)} characters)"
 
 
 def requested_addresses(myip: str | None, myipv6: str | None,
@@ -104,9 +133,16 @@ def _update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> li
     try:
         addresses = requested_addresses(values.get("myip"), values.get("myipv6"), client)
     except ValueError:
-        log.info("dyndns2 update from %s as %s: malformed myip=%r myipv6=%r", client, user,
-                 values.get("myip"), values.get("myipv6"))
+        log.info("dyndns2 update from %s as %s: malformed myip=%s myipv6=%s", client, user,
+                 clipped(values.get("myip")), clipped(values.get("myipv6")))
         return ["dnserr"] * len(hostnames)
+    if not runtime.settings.publish_non_global:
+        for address in addresses.values():
+            why = not_public(address)
+            if why is not None:
+                log.warning("dyndns2 update from %s as %s: not published: %s %s", client,
+                            user, address, why)
+                return ["dnserr"] * len(hostnames)
     owned = runtime.settings.hostnames.get(user, ())
     lines = []
     for raw in hostnames:
@@ -114,6 +150,8 @@ def _update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> li
         if hostname is None:
             lines.append("notfqdn")
         elif hostname not in owned:
+            log.info("dyndns2 update from %s as %s: %s is not a hostname of theirs (nohost)",
+                     client, user, clipped(raw, 253))
             lines.append("nohost")
         else:
             published = runtime.publisher.publish(user, hostname, addresses)
@@ -122,10 +160,10 @@ def _update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> li
             else:
                 lines.append(f"{published.value} {shown(addresses)}")
     if any(line.startswith(("good", "nochg")) for line in lines):
-        _remember(runtime, user, addresses)
+        _remember(runtime, user, addresses, client)
     return lines
 
 
-def _remember(runtime: Runtime, user: str, addresses: dict[str, str]) -> None:
+def _remember(runtime: Runtime, user: str, addresses: dict[str, str], client: str) -> None:
     """``<user>.cm`` holds the user's last address (IPv4 when both), as /set's."""
-    runtime.addressbook.remember(user, addresses.get("A") or addresses["AAAA"])
+    runtime.addressbook.remember(user, addresses.get("A") or addresses["AAAA"], client)

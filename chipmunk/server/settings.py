@@ -29,9 +29,12 @@ from ..converters import (
     bounded_float,
     bounded_int,
     list_of,
+    optional,
+    to_bool,
     to_networks,
     to_nonempty_text,
     to_optional_path,
+    url,
 )
 from ..errors import UpdateError
 from ..providers import (
@@ -42,6 +45,7 @@ from ..providers import (
     to_provider_names,
 )
 from . import passwords
+from .forwarded import to_proxy_header
 from .hostnames import to_hostnames
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/server.ini"
@@ -87,12 +91,13 @@ parse_metrics_listen = list_of(listen_address, "HOST:PORT addresses", allow_empt
 
 def overlapping(one: ListenAddress, other: ListenAddress) -> bool:
     """Whether both would bind the same port of one address (a wildcard
-    address covers every address of its family)."""
+    address covers every address of its family; ``[::]`` every address of
+    both, as a dual-stack socket binds it)."""
     if one.port != other.port or one.port == 0:
         return False
-    wildcard = {"0.0.0.0", "::"}
-    return one.host == other.host or (
-        one.family_is_ipv6 == other.family_is_ipv6 and bool({one.host, other.host} & wildcard))
+    if one.host == other.host or "::" in (one.host, other.host):
+        return True  # "[::]" is dual-stack: it takes IPv4 connections too
+    return one.family_is_ipv6 == other.family_is_ipv6 and "0.0.0.0" in (one.host, other.host)
 
 
 def to_workers(text: str) -> int:
@@ -148,8 +153,26 @@ BASE_SECTIONS = [
         Option("tls_private_key", to_optional_path, "", help=(
             "PEM private key for tls_certificate.")),
         Option("trusted_proxies", to_networks, "", help=(
-            "Reverse proxies (addresses or CIDRs) whose Forwarded / X-Forwarded-For\n"
-            "headers are believed.  Empty: headers are ignored.")),
+            "Reverse proxies (addresses or CIDRs) whose proxy_header is believed,\n"
+            "read right to left up to the first address that is not one of them.\n"
+            "Their connections are not capped by max_connections_per_client.\n"
+            "Empty: every proxy header is ignored.")),
+        Option("proxy_header", to_proxy_header, "x-forwarded-for", help=(
+            "The one header the trusted proxies set: x-forwarded-for (nginx's\n"
+            "proxy_add_x_forwarded_for, HAProxy's option forwardfor, Apache) or\n"
+            "forwarded (RFC 7239).  The other is the client's own text: never read.\n"
+            "With x-forwarded-for, X-Forwarded-Proto says http or https.")),
+        Option("public_url", optional(url(example="https://ddns.example.org")), "", help=(
+            "The URL people and routers reach this server at, e.g.\n"
+            "https://ddns.example.org; the status page shows update URLs under it\n"
+            "and takes it as this server's origin.  Empty: from the request (Host,\n"
+            "and X-Forwarded-Proto from a trusted proxy).")),
+        Option("publish_non_global", to_bool, "no", help=(
+            "yes: dyndns2 accepts any unicast address (LAN-only set-ups, tests and\n"
+            "demos with documentation addresses).  no: only global unicast\n"
+            "addresses are published; private, loopback, link-local, shared\n"
+            "(100.64.0.0/10, carrier-grade NAT) and documentation addresses get\n"
+            "dnserr.")),
         Option("metrics_listen", parse_metrics_listen, "", help=(
             "Where to serve Prometheus metrics (/metrics, no password), e.g.\n"
             "127.0.0.1:9808; never the address of listen.  Empty: no metrics.\n"
@@ -225,6 +248,9 @@ class ServerSettings:
     tls_certificate: Path | None
     tls_private_key: Path | None
     trusted_proxies: tuple
+    proxy_header: str
+    public_url: str | None
+    publish_non_global: bool
     metrics_listen: tuple[ListenAddress, ...]
     realm: str
     auth_failure_limit: int

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from ..providers import DNSProvider, Record
 
 if TYPE_CHECKING:
     from .app import Runtime
+
+log = logging.getLogger(__name__)
 
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -48,7 +51,11 @@ STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode("utf-8")).digest()).de
 CONTENT_SECURITY_POLICY = (f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; "
                            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 HTML_HEADERS = (("Content-Security-Policy", CONTENT_SECURITY_POLICY),
-                ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
+                ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                ("X-Frame-Options", "DENY"))
+#: the text page cannot be framed either (a browser shows text in a frame)
+TEXT_HEADERS = (("Content-Security-Policy", "frame-ancestors 'none'"),
+                ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"))
 FAMILIES = (("A", "IPv4"), ("AAAA", "IPv6"))
 
 
@@ -78,7 +85,9 @@ def name_status(runtime: Runtime, hostname: str) -> NameStatus:
         try:
             published[rtype] = provider.read(Record(provider.name, hostname, rtype)
                                              ).address or ""
-        except UpdateError:
+        except UpdateError as error:
+            log.warning("status page: cannot read %s %s from %s: %s", hostname, rtype,
+                        provider.name, error)
             published[rtype] = "unknown (the provider did not answer)"
     changes = runtime.publisher.changes.read(hostname)
     return NameStatus(hostname, published, {rtype: changes.get(rtype) for rtype, _ in FAMILIES})
@@ -95,22 +104,21 @@ def _changed(timestamp: float | None) -> str:
         f"changed {_when(timestamp)}"
 
 
-def update_url(environ: dict, hostname: str) -> str:
-    scheme = environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
-    return f"{scheme}://{host}/nic/update?hostname={hostname}&myip=<ipaddr>"
+def update_url(base_url: str, hostname: str) -> str:
+    return f"{base_url}/nic/update?hostname={hostname}&myip=<ipaddr>"
 
 
-def status_page(runtime: Runtime, user: str, client: str, environ: dict
+def status_page(runtime: Runtime, user: str, client: str, environ: dict, base_url: str
                 ) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    """(content type, page, extra headers) for ``user``."""
+    """(content type, page, extra headers) for ``user``; ``base_url``: where
+    routers reach this server (``https://`` behind a TLS-terminating proxy)."""
     names = [name_status(runtime, name) for name in runtime.settings.hostnames.get(user, ())]
     stored = runtime.addressbook.read(user) or "-"
     family = "IPv6" if ":" in client else "IPv4"
-    url = update_url(environ, names[0].name if names else "HOSTNAME")
+    url = update_url(base_url, names[0].name if names else "HOSTNAME")
     if "text/html" in environ.get("HTTP_ACCEPT", ""):
         return HTML, render_html(user, client, family, stored, names, url), HTML_HEADERS
-    return TEXT, render_text(user, client, family, stored, names, url), ()
+    return TEXT, render_text(user, client, family, stored, names, url), TEXT_HEADERS
 
 
 def render_text(user: str, client: str, family: str, stored: str,
