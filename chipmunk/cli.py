@@ -72,15 +72,29 @@ def exit_code_for(error: Exception) -> ExitCode:
     return ExitCode.SOFTWARE
 
 
+def _common_options(parser: argparse.ArgumentParser, default_config: str,
+                    default: object = None) -> None:
+    parser.add_argument("--config", metavar="PATH", default=default or default_config,
+                        help=f"configuration file (default: {default_config})")
+    parser.add_argument("--debug", action="store_true", default=default or False,
+                        help="log debug messages and show tracebacks")
+
+
 def base_parser(prog: str, description: str, default_config: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog, description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", metavar="PATH", default=default_config,
-                        help=f"configuration file (default: {default_config})")
-    parser.add_argument("--debug", action="store_true",
-                        help="log debug messages and show tracebacks")
+    _common_options(parser, default_config)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def after_command(default_config: str) -> argparse.ArgumentParser:
+    """The common options again, for a command's own parser (``parents=``), so
+    ``prog check --config X`` works as ``prog --config X check`` does; given
+    only after the command, they leave the values before it alone."""
+    parser = argparse.ArgumentParser(add_help=False)
+    _common_options(parser, default_config, default=argparse.SUPPRESS)
     return parser
 
 

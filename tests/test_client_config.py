@@ -5,6 +5,8 @@ import configparser
 import dataclasses
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from chipmunk.client import settings as client_settings
 from chipmunk.client.settings import effective_settings, load_settings
 from chipmunk.config import SECRET_MASK, ConfigError
 from chipmunk.providers import BUILTIN, provider_class
-from helpers import REPO, run_client
+from helpers import REPO, WAIT, child_env, run_client
 
 ORIGINAL = Path(__file__).parent / "fixtures" / "original-cmclient.ini"
 SAMPLE = REPO / "chipmunk" / "samples" / "client.ini"
@@ -184,6 +186,16 @@ def test_check_exits_78_with_one_line(tmp_path):
     assert result.returncode == 78
     assert result.stderr == (f"error: {path} [Daemon] interval = '0': expected a "
                              "duration from 0.1s to 86400s\n")
+
+
+def test_common_options_go_before_or_after_the_command(tmp_path):
+    good = write(tmp_path, MINIMAL)
+    for args in (("check", "--config", str(good)), ("check", "--debug", "--config", str(good))):
+        result = subprocess.run([sys.executable, "-m", "chipmunk.client.cli", *args],
+                                capture_output=True, text=True, timeout=WAIT, env=child_env())
+        assert result.returncode == 0 and f"# {good}: OK" in result.stdout, result.stderr
+    # before the command, and not overridden by the command's own default
+    assert run_client(good, "check").returncode == 0
 
 
 def test_help_explains_commands_and_exit_codes():

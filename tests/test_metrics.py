@@ -225,7 +225,10 @@ def test_reloads_and_load_time_are_counted(tmp_path, start_server):
 
 @pytest.mark.parametrize("metrics, listen", [
     ("127.0.0.1:8080", "127.0.0.1:8080"), ("127.0.0.1:8080", "0.0.0.0:8080"),
-    ("[::]:8080", "[::1]:8080, 127.0.0.1:9000")])
+    ("[::]:8080", "[::1]:8080, 127.0.0.1:9000"),
+    # "[::]" is dual-stack: it takes the IPv4 connections of its port too
+    ("0.0.0.0:8080", "[::]:8080"), ("127.0.0.1:8080", "[::]:8080"),
+    ("[::]:8080", "127.0.0.1:8080")])
 def test_check_refuses_metrics_on_the_api_port(tmp_path, metrics, listen):
     config = tmp_path / "server.ini"
     config.write_text(server_config(tmp_path, listen=listen,

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from chipmunk.server.passwords import parse_hash
-from helpers import WAIT, child_env
+from helpers import WAIT, basic, child_env, server_config
 
 
 def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -60,3 +60,22 @@ def test_help_explains_commands_and_api():
     for words in ("hash-password", "sample-config", "GET /get/ip.json", "--config PATH",
                   "/etc/chipmunk/server.ini", "78 bad config"):
         assert words in result.stdout
+
+
+def test_check_names_a_state_directory_that_cannot_be_made(tmp_path):
+    (tmp_path / "file").write_text("a file where a directory should be")
+    config = tmp_path / "server.ini"
+    config.write_text(f"[Paths]\nclient_update_dir = {tmp_path}/file/state\n[Users]\n")
+    result = run("--config", str(config), "check")
+    assert result.returncode == 78
+    assert f"[Paths] client_update_dir = '{tmp_path}/file/state'" in result.stderr
+    assert "is not a directory" in result.stderr
+
+
+def test_a_hand_run_server_makes_its_missing_state_directory(tmp_path, start_server):
+    state = tmp_path / "not" / "yet"
+    server = start_server(server_config(state, listen="127.0.0.1:0"))
+    assert state.is_dir() and state.stat().st_mode & 0o777 == 0o750
+    status, _, body = server.request("GET", "/set", {"Authorization": basic("alice",
+                                                                            "wonderland")})
+    assert status == 200 and (state / "alice.cm").read_text() == "127.0.0.1\n"

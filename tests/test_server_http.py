@@ -146,9 +146,10 @@ def test_set_keeps_username_case_in_file_name(shared_server, state_dir):
 
 
 def test_set_failure_is_json_500_without_traceback(tmp_path, start_server):
-    not_a_dir = tmp_path / "file"
-    not_a_dir.write_text("")
-    server = start_server(server_config(not_a_dir))
+    state = tmp_path / "state"
+    server = start_server(server_config(state))
+    state.rmdir()  # a file where the directory was (check refuses one from the start)
+    state.write_text("")
     status, headers, body = server.request("GET", "/set", ALICE)
     assert status == 500 and headers["Content-Type"] == "application/json"
     assert json.loads(body) == {"Client_IP": "127.0.0.1", "status": "failed"}

@@ -243,3 +243,30 @@ def test_vanished_notify_socket_does_not_orphan_workers(tmp_path, start_server):
     assert "cannot notify systemd" in server.stderr()
     wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
                "no worker left behind")
+
+
+def running(pid: int) -> bool:
+    """Not exited (a zombie waiting for its new parent to reap it has exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path, start_server):
+    """SIGKILL of the main process (the OOM killer, kill -9 outside systemd) left
+    its workers serving the old config beside the next server, for good."""
+    server = start_server(server_config(tmp_path, listen="127.0.0.1:0",
+                                        server="workers = 2\n"))
+    workers = children_of(server.process.pid)
+    assert len(workers) == 2
+    assert server.request("GET", "/ip", ALICE)[0] == 200
+    server.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    wait_until(lambda: not any(running(pid) for pid in workers), "the workers to stop",
+               timeout=5, interval=0.01)
+    stopped_after = time.monotonic() - killed
+    assert stopped_after < 1.0, f"the workers took {stopped_after:.2f}s"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(server.addresses[0], timeout=WAIT)

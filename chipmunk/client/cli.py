@@ -7,7 +7,7 @@ import sys
 import time
 from collections import Counter
 
-from ..cli import ExitCode, base_parser, print_check, run_command
+from ..cli import ExitCode, after_command, base_parser, print_check, run_command
 from ..logs import log_warnings
 from ..providers import lexicon_adapter, provider_listing
 from . import settings as client_settings
@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = base_parser("chipmunk-client", DESCRIPTION,
                          client_settings.DEFAULT_CONFIG_PATH)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    once_parser = commands.add_parser("once", help="one check and update")
+    common = [after_command(client_settings.DEFAULT_CONFIG_PATH)]
+    once_parser = commands.add_parser("once", help="one check and update", parents=common)
     once_parser.add_argument("--dry-run", action="store_true",
                              help="say what would change; change nothing")
     once_parser.add_argument("--force", action="store_true",
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("status", "show the state"),
                        ("sample-config", "print a commented config"),
                        ("providers", "list the DNS providers and their keys")):
-        commands.add_parser(name, help=text)
+        commands.add_parser(name, help=text, parents=common)
     return parser
 
 

@@ -7,6 +7,7 @@ so that other programs (cron jobs, path units) notice.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -16,6 +17,39 @@ from ..events import Event, log_event
 log = logging.getLogger(__name__)
 
 UPDATED_FLAG = "updated"
+#: a state directory the server makes: the server's user and group only
+STATE_DIR_MODE = 0o750
+
+
+def state_dir_problem(directory: Path) -> str | None:
+    """Why the server could not keep its files in ``directory``, or None.
+
+    A missing directory is fine when it can be made (:func:`make_state_dir`
+    at start): ``check`` says so before the first /set would fail."""
+    existing = Path(directory)
+    while not existing.exists():
+        if existing.parent == existing:
+            return "no part of the path exists"
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return (f"{existing} is not writable by this user" if existing == Path(directory)
+                else f"it does not exist and {existing} is not writable to make it")
+    return None
+
+
+def make_state_dir(directory: Path) -> bool:
+    """Make ``directory`` (and missing parents) when it is missing; True when
+    made.  OSError names what failed."""
+    try:
+        Path(directory).mkdir(mode=STATE_DIR_MODE, parents=True)
+    except FileExistsError:
+        return False
+    except OSError as error:
+        raise OSError(error.errno, f"cannot make the state directory {directory} "
+                      f"([Paths] client_update_dir): {error.strerror}") from None
+    return True
 
 
 class AddressBook:

@@ -15,6 +15,7 @@ import socket
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier, inherited_sockets
 from . import metrics
+from .addressbook import make_state_dir
 from .hosting import bind_listeners, socket_address
 from .serverwide import ServerWide
 from .settings import ServerSettings
@@ -46,10 +47,13 @@ def open_metrics_listeners(settings: ServerSettings) -> list[list[socket.socket]
 
 
 def serve(config_path: str, settings: ServerSettings, load_seconds: float = 0.0) -> int:
-    """Serve until SIGTERM; OSError when a socket cannot be bound.
+    """Serve until SIGTERM; OSError when a socket cannot be bound or the
+    state directory cannot be made.
 
     ``load_seconds``: how long loading ``settings`` took (a metric)."""
     main_pid = os.getpid()
+    if make_state_dir(settings.state_dir):
+        log.info("made the state directory %s", settings.state_dir)
     inbox = SignalInbox(SIGNALS)
     notifier = Notifier()
     socket_sets = open_listeners(settings)

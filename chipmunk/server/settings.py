@@ -45,6 +45,7 @@ from ..providers import (
     to_provider_names,
 )
 from . import passwords
+from .addressbook import state_dir_problem
 from .forwarded import to_proxy_header
 from .hostnames import to_hostnames
 
@@ -320,6 +321,10 @@ def settings_from(loaded: LoadedConfig) -> ServerSettings:
     if '"' in server["realm"] or "\\" in server["realm"]:
         raise ConfigError(loaded.path, "must not contain quotes or backslashes",
                           "Server", "realm", server["realm"])
+    problem = state_dir_problem(values["state_dir"])
+    if problem is not None:
+        raise ConfigError(loaded.path, f"cannot keep the state there: {problem}", "Paths",
+                          "client_update_dir", str(values["state_dir"]))
     hostnames = _hostnames(loaded, users)
     settings = ServerSettings(path=loaded.path, users=users, hostnames=hostnames,
                               provider_values={name: loaded.section(name)

@@ -11,6 +11,7 @@ process stays in the foreground as systemd's MAINPID.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import select
@@ -172,6 +173,8 @@ class Supervisor:
 
     def _become_worker(self, index: int) -> int:
         """In the forked child: drop the supervisor's duties, then serve."""
+        if not stop_when_parent_dies(self.main_pid):
+            return ExitCode.OK  # nobody to serve for
         os.environ.pop("NOTIFY_SOCKET", None)
         self.service.inbox.close()  # the supervisor's, copied by fork()
         inbox = SignalInbox(WORKER_SIGNALS)
@@ -233,6 +236,29 @@ class Supervisor:
                 os.close(pidfd)
                 del pending[pidfd]
         self.workers.clear()
+
+
+#: prctl(2)'s option number, from <linux/prctl.h>
+PR_SET_PDEATHSIG = 1
+
+
+def stop_when_parent_dies(parent: int) -> bool:
+    """Have the kernel send this process SIGTERM when ``parent`` dies; False
+    when it already has.
+
+    A supervisor killed with SIGKILL (the OOM killer, ``kill -9`` outside
+    systemd) left its workers serving: they hold the port with SO_REUSEPORT,
+    beside the next server, with the old config and revoked users.  With
+    ``PR_SET_PDEATHSIG`` a worker gets SIGTERM and stops as on any SIGTERM.
+    The parent may have died before the call: then it stops at once.  (The
+    signal is tied to the thread that forked; the supervisor forks from its
+    main thread, which lives as long as it does.)  One prctl(2) call through
+    ctypes: python3-prctl would be a dependency for a single syscall.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    return os.getppid() == parent
 
 
 def _describe_exit(status: int) -> str:
