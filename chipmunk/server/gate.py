@@ -36,7 +36,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import select
 import selectors
 import socket
 import ssl
@@ -374,60 +373,3 @@ def _chunked_body_state(body: bytes, limit: int) -> str:
         position = line_end + 2 + size + 2
         if position > len(body):
             return "partial"
-
-
-class ClientConnections:
-    """At most ``limit`` open connections per client address (0: no limit).
-
-    A connection counts until cheroot closes it, which lags behind the
-    client's own close under load; so at the limit, connections whose peer
-    already hung up (``POLLRDHUP``, asked without reading) are dropped from
-    the count first.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: dict[str, dict[int, Any]] = {}
-        self._lock = threading.Lock()
-
-    def admit(self, conn: Any) -> bool:
-        address = getattr(conn, "remote_addr", None)
-        if address is None:
-            return True
-        with self._lock:
-            known = self._open.setdefault(address, {})
-            if id(conn) in known:
-                return True
-            if self.limit and len(known) >= self.limit:
-                for key in [key for key, other in known.items() if _hung_up(other)]:
-                    del known[key]
-                if len(known) >= self.limit:
-                    return False
-            known[id(conn)] = conn
-            return True
-
-    def open_count(self) -> int:
-        """Connections admitted and not yet closed (for the metrics)."""
-        with self._lock:
-            return sum(len(known) for known in self._open.values())
-
-    def release(self, conn: Any) -> None:
-        address = getattr(conn, "remote_addr", None)
-        if address is None:
-            return
-        with self._lock:
-            known = self._open.get(address)
-            if known is not None:
-                known.pop(id(conn), None)
-                if not known:
-                    del self._open[address]
-
-
-def _hung_up(conn: Any) -> bool:
-    poller = select.poll()
-    try:
-        poller.register(conn.socket.fileno(), select.POLLRDHUP)
-    except (OSError, ValueError):
-        return True  # already closed
-    return any(events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL)
-               for _, events in poller.poll(0))

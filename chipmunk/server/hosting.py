@@ -24,7 +24,8 @@ from cheroot import server as cheroot_server
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from ..config import ConfigError
-from .gate import ClientConnections, RequestGate
+from .connections import ClientConnections
+from .gate import RequestGate
 from .settings import ListenAddress, ServerSettings
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,9 @@ class _OwnSocketServer(wsgi.Server):
         self.max_request_header_size = settings.max_header_size
         self.max_request_body_size = settings.max_body_size
         self.keep_alive_conn_limit = KEEPALIVE_CONNECTIONS
-        self.clients = ClientConnections(settings.max_connections_per_client)
+        self.clients = ClientConnections(settings.max_connections_per_client,
+                                         settings.trusted_proxies, settings.lockout_ipv4_prefix,
+                                         settings.lockout_ipv6_prefix)
         self.gate = RequestGate(super().process_conn, settings.max_header_size,
                                 settings.max_body_size, settings.header_timeout,
                                 settings.body_timeout)

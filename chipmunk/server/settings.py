@@ -142,8 +142,10 @@ BASE_SECTIONS = [
         Option("body_timeout", bounded_float(0.5, 3600), "10", help=(
             "Seconds a client has to send the request body after its head.")),
         Option("max_connections_per_client", bounded_int(0, 100000), "64", help=(
-            "Open connections one client address may hold per server process;\n"
-            "more are closed at once.  0: no limit.")),
+            "Open connections one client may hold per server process; more are\n"
+            "closed at once.  A client is its network as the lockout counts it\n"
+            "(an IPv6 /64 by default).  Trusted proxies are not capped: their own\n"
+            "limits see the real clients.  0: no limit.")),
         Option("max_header_size", bounded_int(1024, 1 << 20), "16384", help=(
             "Largest request head (request line and headers) in bytes.")),
         Option("max_body_size", bounded_int(0, 1 << 20), "4096", help=(
