@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 
 from . import systemd
 
@@ -65,6 +67,32 @@ class PlainFormatter(logging.Formatter):
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
+
+
+class Summarized:
+    """A warning about something that may happen thousands of times a second
+    (a flood's refused logins): one line at most every ``interval`` seconds,
+    with how often it happened since the last one."""
+
+    def __init__(self, logger: logging.Logger, message: str, interval: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``message`` is formatted with ``count`` and ``seconds``."""
+        self.logger, self.message, self.interval, self.clock = logger, message, interval, clock
+        self._lock = threading.Lock()
+        self._count = 0
+        self._since: float | None = None
+
+    def happened(self) -> None:
+        now = self.clock()
+        with self._lock:
+            self._count += 1
+            if self._since is None:
+                self._since = now - self.interval  # the first one is told at once
+            if now - self._since < self.interval:
+                return
+            count, seconds = self._count, now - self._since
+            self._count, self._since = 0, now
+        self.logger.warning(self.message.format(count=count, seconds=f"{seconds:.0f}"))
 
 
 def setup_logging(identifier: str, debug: bool = False) -> None:

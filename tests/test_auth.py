@@ -9,8 +9,9 @@ import threading
 
 import pytest
 
-from chipmunk.server.auth import Authenticator, parse_basic
+from chipmunk.server.auth import Authenticator, Verdict, parse_basic
 from chipmunk.server.lockout import LockoutTable, LoginLockout
+from chipmunk.server.logincache import LoginCache
 from chipmunk.server.passwords import DUMMY_HASH, PasswordHash, hash_password, parse_hash
 from chipmunk.server.settings import UserCredential
 from helpers import WAIT, basic, wait_until
@@ -57,42 +58,70 @@ class CountingHash:
 
     def __init__(self, hashed: PasswordHash) -> None:
         self.hashed, self.derivations = hashed, 0
+        self.fingerprint = hashed.fingerprint
 
     def verify(self, password: bytes) -> bool:
         self.derivations += 1
         return self.hashed.verify(password)
 
 
+def user(authenticator: Authenticator, header: str | None) -> str | None:
+    return authenticator.check(header).user
+
+
 def test_success_is_cached_under_a_keyed_digest_and_failures_are_not():
     bob = CountingHash(parse_hash(hash_password("builder")))
-    authenticator = Authenticator({"bob": UserCredential(bob, None)})
+    cache = LoginCache()
+    authenticator = Authenticator({"bob": UserCredential(bob, None)}, cache=cache)
     for _ in range(100):
-        assert authenticator.check(basic("bob", "builder")) == "bob"
+        assert user(authenticator, basic("bob", "builder")) == "bob"
     assert bob.derivations == 1, "only the first success costs a hash"
     for _ in range(3):
-        assert authenticator.check(basic("bob", "Builder")) is None
+        assert authenticator.check(basic("bob", "Builder")) == Verdict(None, "bob")
     assert bob.derivations == 4, "every failure costs a hash: none is cached"
-    assert len(authenticator._cache) == 1
-    key = next(iter(authenticator._cache))
-    assert b"builder" not in key and len(key) == 32
+    assert len(cache) == 1
+    assert b"builder" not in cache._memory[:], "no password in the shared table"
+
+
+def test_the_cache_is_one_for_every_worker_process():
+    """The kernel sends a user's connections to either worker: a login one
+    worker verified must not cost (or be refused) a hash in the other."""
+    bob = CountingHash(parse_hash(hash_password("builder")))
+    cache = LoginCache()
+    authenticator = Authenticator({"bob": UserCredential(bob, None)}, cache=cache)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if user(authenticator, basic("bob", "builder")) == "bob" else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert user(authenticator, basic("bob", "builder")) == "bob"
+    assert bob.derivations == 0, "verified in the other process, not here"
 
 
 def test_a_reload_keeps_the_cache_of_users_whose_password_did_not_change():
     bob = CountingHash(parse_hash(hash_password("builder")))
     carol = CountingHash(parse_hash(hash_password("carol-pw")))
+    cache = LoginCache()
     before = Authenticator({"bob": UserCredential(bob, None),
                             "carol": UserCredential(carol, None),
-                            "dave": UserCredential(None, b"dave-pw")})
-    for user, password in (("bob", "builder"), ("carol", "carol-pw"), ("dave", "dave-pw")):
-        assert before.check(basic(user, password)) == user
+                            "dave": UserCredential(None, b"dave-pw")}, cache=cache)
+    for name, password in (("bob", "builder"), ("carol", "carol-pw"), ("dave", "dave-pw")):
+        assert user(before, basic(name, password)) == name
     carol_now = CountingHash(parse_hash(hash_password("new-pw")))
     after = Authenticator({"bob": UserCredential(bob, None),
-                           "carol": UserCredential(carol_now, None)}, previous=before)
-    assert after.check(basic("bob", "builder")) == "bob"
+                           "carol": UserCredential(carol_now, None)}, cache=cache)
+    assert user(after, basic("bob", "builder")) == "bob"
     assert bob.derivations == 1, "bob's cached login survived the reload"
-    assert after.check(basic("carol", "carol-pw")) is None, "the old password is gone"
-    assert after.check(basic("dave", "dave-pw")) is None, "a removed user is gone"
-    assert after.check(basic("carol", "new-pw")) == "carol"
+    assert user(after, basic("carol", "carol-pw")) is None, "the old password is gone"
+    assert user(after, basic("dave", "dave-pw")) is None, "a removed user is gone"
+    assert user(after, basic("carol", "new-pw")) == "carol"
+
+
+def test_the_cache_is_bounded_and_keeps_the_newest():
+    cache = LoginCache(capacity=64)
+    digests = [cache.digest("u", b"", str(n).encode()) for n in range(1000)]
+    for digest in digests:
+        cache.add(digest)
+    assert len(cache) <= 64 and digests[-1] in cache
 
 
 class HeldHash(CountingHash):
@@ -116,7 +145,7 @@ def test_concurrent_checks_of_one_credential_cost_one_hash(password, expected):
     authenticator = Authenticator({"bob": UserCredential(bob, None)})
     results: list[str | None] = []
     threads = [threading.Thread(target=lambda: results.append(
-        authenticator.check(basic("bob", password)))) for _ in range(8)]
+        user(authenticator, basic("bob", password)))) for _ in range(8)]
     for thread in threads:
         thread.start()
     wait_until(lambda: [v.waiters for v in authenticator._verifying.values()] == [7],
@@ -128,25 +157,17 @@ def test_concurrent_checks_of_one_credential_cost_one_hash(password, expected):
     assert bob.derivations == 1
 
 
-def test_cache_is_bounded():
-    users = {f"u{n}": UserCredential(None, b"pw") for n in range(10)}
-    authenticator = Authenticator(users, cache_size=4)
-    for n in range(10):
-        assert authenticator.check(basic(f"u{n}", "pw")) == f"u{n}"
-    assert len(authenticator._cache) == 4
-
-
 def test_unknown_user_costs_one_hash_like_a_wrong_password():
     """The timing itself is measured by make bench; here, the work is the same."""
     dummy = CountingHash(DUMMY_HASH)
     bob = CountingHash(parse_hash(hash_password("builder")))
     authenticator = Authenticator({"alice": UserCredential(None, b"pw"),
                                    "bob": UserCredential(bob, None)}, dummy=dummy)
-    assert authenticator.check(basic("nobody", "pw")) is None
+    assert user(authenticator, basic("nobody", "pw")) is None
     assert (dummy.derivations, bob.derivations) == (1, 0)
-    assert authenticator.check(basic("bob", "wrong")) is None
+    assert user(authenticator, basic("bob", "wrong")) is None
     assert (dummy.derivations, bob.derivations) == (1, 1)
-    assert authenticator.check(basic("alice", "wrong")) is None
+    assert user(authenticator, basic("alice", "wrong")) is None
     assert dummy.derivations == 2, "a wrong plain-text password costs a hash too"
     reference = parse_hash(hash_password("x"))
     assert (DUMMY_HASH.algorithm, DUMMY_HASH.params) == (reference.algorithm,

@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 
 from chipmunk.server.auth import Authenticator
-from chipmunk.server.budget import HashBudget, HashBudgetExhausted
+from chipmunk.server.budget import HashBudget, HashBudgetExhausted, WaitingRoom
 from chipmunk.server.passwords import hash_password, parse_hash
 from chipmunk.server.settings import UserCredential
-from helpers import WAIT, basic
-from test_app import Client, make_app
-from test_auth import HeldHash
+from helpers import WAIT, basic, wait_until
+from test_app import Client, Clock, make_app
+from test_auth import HeldHash, user
 
 
 def hold_in_child(budget: HashBudget) -> tuple[int, int]:
@@ -63,20 +64,94 @@ def test_a_login_past_the_budget_is_refused_unhashed_and_cached_ones_pass():
                                    "bob": UserCredential(bob, None),
                                    "carol": UserCredential(carol, None)}, budget=budget)
     carol.release.set()
-    assert authenticator.check(basic("carol", "carol-pw")) == "carol"  # now cached
+    assert user(authenticator, basic("carol", "carol-pw")) == "carol"  # now cached
     holder = threading.Thread(target=authenticator.check, args=(basic("bob", "wrong"),))
     holder.start()
     assert bob.entered.wait(WAIT), "bob's hash holds the only slot"
     try:
-        with pytest.raises(HashBudgetExhausted):
-            authenticator.check(basic("nobody", "x"))  # an unknown user costs a hash too
+        with pytest.raises(HashBudgetExhausted):  # an unknown user costs a hash too
+            authenticator.check(basic("nobody", "x"), "192.0.2.0/32", lambda: False)
         assert carol.derivations == 1
-        assert authenticator.check(basic("carol", "carol-pw")) == "carol", "cached: no wait"
-        assert authenticator.check(basic("alice", "pw")) == "alice", "plain: no hash, no slot"
+        assert user(authenticator, basic("carol", "carol-pw")) == "carol", "cached: no wait"
+        assert user(authenticator, basic("alice", "pw")) == "alice", "plain: no hash, no slot"
     finally:
         bob.release.set()
         holder.join(WAIT)
-    assert authenticator.check(basic("nobody", "x")) is None, "a free slot again"
+    assert user(authenticator, basic("nobody", "x")) is None, "a free slot again"
+
+
+def test_a_patient_login_takes_the_slot_as_it_frees_and_impatient_ones_yield(tmp_path):
+    budget = HashBudget(1)
+    pid, reader = hold_in_child(budget)
+    got = threading.Event()
+
+    def patient() -> None:
+        with budget.slot(patience=WAIT):
+            got.set()
+
+    waiter = threading.Thread(target=patient)
+    try:
+        waiter.start()
+        wait_until(budget._someone_waits, "the patient login to announce itself")
+        with pytest.raises(HashBudgetExhausted), budget.slot():
+            pass
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(reader)
+    waiter.join(WAIT)
+    assert got.is_set(), "the freed slot went to the patient login"
+    with budget.slot():  # nobody waits now: an impatient one gets a free slot
+        pass
+
+
+def test_a_patient_login_waits_no_longer_than_its_patience():
+    budget = HashBudget(1)
+    with budget.slot():
+        started = time.monotonic()
+        with pytest.raises(HashBudgetExhausted), budget.slot(patience=0.3):
+            pass
+        assert 0.3 <= time.monotonic() - started < 1.0
+
+
+def test_the_waiting_room_queues_by_failures_then_arrival():
+    room = WaitingRoom(2)
+    with room.enter("192.0.2.1/32", 3) as flooder, room.enter("192.0.2.1/32", 0) as again:
+        assert flooder is not None and again is None, "one waiter per network"
+        with room.enter("192.0.2.2/32", 3) as second:
+            assert room.turn(flooder) and not room.turn(second), "equal: first come"
+            with room.enter("192.0.2.3/32", 3) as third:
+                assert third is None, "full, and no fewer failures than anyone"
+            with room.enter("192.0.2.4/32", 0) as person:
+                assert person is not None and room.turn(person), "fewer failures: first"
+                assert room.turn(second) is None, "the worst place was given up"
+                room.failed("192.0.2.4/32")
+                room.failed("192.0.2.4/32")
+                room.failed("192.0.2.4/32")
+                room.failed("192.0.2.4/32")
+                assert room.turn(flooder), "a waiter falls back as its network fails on"
+    with room.enter("192.0.2.1/32", 5) as later:
+        assert later is not None, "left: room again"
+
+
+def test_a_network_refused_a_slot_is_counted_until_it_is_locked_out(tmp_path, caplog):
+    clock = Clock()
+    app = make_app(tmp_path, "auth_failure_limit = 2\n",
+                   users=f"bob = {hash_password('builder')}\n", clock=clock)
+    client = Client(app)
+    assert client.request("GET", "/ip", basic("bob", "wrong"), peer="192.0.2.9")[0] == 401
+    pid, reader = hold_in_child(app.shared.budget)
+    try:
+        statuses = [client.request("GET", "/ip", basic("bob", f"guess{n}"),
+                                   peer="192.0.2.9")[0] for n in range(2)]
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(reader)
+    assert statuses == [503, 429], "waited, refused, counted: locked out"
+    assert "192.0.2.9/32 failed to log in 2 times" in caplog.text
+    assert "logins refused in" in caplog.text, "refusals are logged, in summary"
+    assert client.request("GET", "/ip", basic("bob", "builder"), peer="192.0.2.10")[0] == 200
 
 
 def test_the_app_answers_503_with_retry_after_and_no_failed_login(tmp_path, caplog):

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..events import Event, log_event
+from ..logs import Summarized
 from . import crosssite, dyndns, metrics, statuspage
 from .addressbook import AddressBook
-from .auth import Authenticator, parse_basic
+from .auth import Authenticator
 from .budget import HashBudgetExhausted
 from .forwarded import Origin, RemoteAddressResolver
 from .lockout import LoginLockout
@@ -155,9 +156,9 @@ NOT_FOUND = Reply.text("404 Not Found", "Not found\n")
 
 
 def build_runtime(settings: ServerSettings, shared: ServerWide,
-                  previous: Runtime | None = None,
                   clock: Callable[[], float] = time.monotonic) -> Runtime:
-    """A Runtime for ``settings``; failures and lockouts live on in ``shared``."""
+    """A Runtime for ``settings``; failures, lockouts and verified logins live
+    on in ``shared``."""
     lockout = LoginLockout(settings.auth_failure_limit, settings.auth_failure_window,
                            settings.auth_lockout, settings.lockout_ipv4_prefix,
                            settings.lockout_ipv6_prefix, clock=clock, table=shared.lockouts)
@@ -165,8 +166,8 @@ def build_runtime(settings: ServerSettings, shared: ServerWide,
                    resolver=RemoteAddressResolver(settings.trusted_proxies,
                                                   settings.proxy_header),
                    authenticator=Authenticator(
-                       settings.users, budget=shared.budget,
-                       previous=previous.authenticator if previous is not None else None),
+                       settings.users, budget=shared.budget, cache=shared.logins,
+                       waiting=max(settings.threads // 2, 1)),
                    lockout=lockout,
                    addressbook=AddressBook(settings.state_dir),
                    publisher=Publisher.for_settings(settings),
@@ -180,15 +181,20 @@ class ChipmunkApp:
                  clock: Callable[[], float] = time.monotonic,
                  shared: ServerWide | None = None) -> None:
         """``clock`` times lockouts (tests pass their own); ``shared``: the
-        hashing budget and lockout table of every worker (default: this
-        process's own)."""
+        hashing budget, lockout table and login cache of every worker
+        (default: this process's own)."""
         self.clock = clock
         self.shared = shared or ServerWide.for_slots(settings.max_parallel_hashes)
+        #: logins refused for lack of a hashing slot: one line per 10 s, counted
+        self.refusals = Summarized(log, "{count} logins refused in {seconds}s: every "
+                                   "password hashing slot was busy ([Server] "
+                                   "max_parallel_hashes); each counts for its network's "
+                                   "lockout")
         self.runtime = build_runtime(settings, self.shared, clock=clock)
 
     def configure(self, settings: ServerSettings) -> None:
         previous = self.runtime
-        self.runtime = build_runtime(settings, self.shared, previous, self.clock)
+        self.runtime = build_runtime(settings, self.shared, self.clock)
         previous.publisher.close()  # a request still using it opens new connections
 
     def close(self) -> None:
@@ -241,17 +247,23 @@ class ChipmunkApp:
                             client, why)
                 return Reply.text("403 Forbidden", "Cross-site request refused\n")
         header = environ.get("HTTP_AUTHORIZATION")
+        lockout = runtime.lockout
         try:
-            user = runtime.authenticator.check(header)
+            verdict = runtime.authenticator.check(header, lockout.network(client),
+                                                  lambda: lockout.failures(client))
         except HashBudgetExhausted:
-            # Not a failed login: nothing was checked.  Refused at once, unhashed.
+            # Nothing was checked, but the network asked for a hash it had no
+            # share of: counted like a failure, so a flood locks itself out.
             metrics.METRICS.hash_refused()
+            self.refusals.happened()
+            self._count_against(runtime, client, {"CHIPMUNK_CLIENT_IP": client})
             return Reply.text("503 Service Unavailable",
                               "Too many logins are being checked; retry in a second\n",
                               ("Retry-After", "1"))
+        user = verdict.user
         if user is None:
             if header:
-                self._failed_login(runtime, client, header)
+                self._failed_login(runtime, client, verdict.supplied or "")
             if route.dyndns:
                 metrics.METRICS.dyndns("badauth")
             return Reply.text("401 Unauthorized", route.unauthorized,
@@ -259,25 +271,32 @@ class ChipmunkApp:
         return route.handler(runtime, Request(environ, origin, user))
 
     @staticmethod
-    def _failed_login(runtime: Runtime, client: str, header: str) -> None:
-        supplied = parse_basic(header)
-        name = supplied[0] if supplied else ""
+    def _failed_login(runtime: Runtime, client: str, name: str) -> None:
         fields = {"CHIPMUNK_USER": name, "CHIPMUNK_CLIENT_IP": client}
         log_event(log, Event.AUTH_FAILED, f"failed login from {client} as '{name}'", fields)
         metrics.METRICS.failed_login()
+        ChipmunkApp._count_against(runtime, client, fields)
+
+    @staticmethod
+    def _count_against(runtime: Runtime, client: str, fields: dict[str, str]) -> None:
+        """Count a failed or refused login for the client's network; log the
+        lockout it starts (once per lockout, not per request)."""
         lockout = runtime.lockout
         uncounted = lockout.uncounted
         network = lockout.record_failure(client)
+        runtime.authenticator.failed(lockout.network(client))
         if lockout.uncounted > uncounted:
             log.warning("the failed login from %s was not counted: the lockout table has "
                         "no room for its network nor for %s (a wide attack)", client,
                         lockout.network(client, wider=True))
-        if network is not None:
-            metrics.METRICS.lockout()
-            message = (f"{network} failed to log in {lockout.limit} times within "
-                       f"{lockout.window:g}s; locked out for {lockout.lockout:g}s")
-            if network != lockout.network(client):
-                message += (f" (counted for the whole of {network}: the lockout table has "
-                            f"no room for {lockout.network(client)}, a wide attack)")
-            log_event(log, Event.AUTH_LOCKOUT, message,
-                      {**fields, "CHIPMUNK_NETWORK": network}, logging.WARNING)
+        if network is None:
+            return
+        metrics.METRICS.lockout()
+        message = (f"{network} failed to log in {lockout.limit} times within "
+                   f"{lockout.window:g}s; locked out for {lockout.lockout:g}s (failed "
+                   "logins and logins refused a hashing slot count alike)")
+        if network != lockout.network(client):
+            message += (f"; counted for the whole of {network}: the lockout table has "
+                        f"no room for {lockout.network(client)}, a wide attack")
+        log_event(log, Event.AUTH_LOCKOUT, message,
+                  {**fields, "CHIPMUNK_NETWORK": network}, logging.WARNING)

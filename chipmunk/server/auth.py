@@ -1,33 +1,41 @@
 """HTTP Basic authentication against the users of the config.
 
 A hash verify costs tens of milliseconds by design, so successful
-verifications are remembered.  The cache key is an HMAC, under a key that
-lives only in this process, of the supplied username and password: the cache
-never holds a plaintext password, and a dump of it is useless elsewhere.  The
-cache is bounded and belongs to one Authenticator, which is replaced (and so
-emptied) on every reload.
+verifications are remembered, for every worker at once
+(:mod:`.logincache`).  Failures are never remembered and always cost one
+hash verification, whether the user is unknown, has a plain-text password
+or a hashed one, so timing does not tell an attacker which usernames exist.
 
-Failures are never cached and always cost one hash verification, whether
-the user is unknown, has a plain-text password or a hashed one, so timing
-does not tell an attacker which usernames exist.
+Every hash takes a slot of the server-wide budget (:mod:`.budget`): a login
+from a network without counted failures may wait a moment for one; any
+other is refused at once when none is free (HashBudgetExhausted), and the
+caller counts that refusal against the network like a failure.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import contextlib
-import hashlib
+import functools
 import hmac
-import os
 import threading
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
-from .budget import HashBudget, HashBudgetExhausted
+from .budget import PATIENCE, HashBudget, HashBudgetExhausted, WaitingRoom
+from .logincache import LoginCache
 from .passwords import DUMMY_HASH, PasswordHash
 from .settings import UserCredential
 
-CACHE_SIZE = 1024
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a check of an Authorization header came to."""
+
+    #: the authenticated user, or None
+    user: str | None
+    #: the user name supplied (None: no usable Basic credentials at all)
+    supplied: str | None = None
 
 
 def parse_basic(header: str | None) -> tuple[str, bytes] | None:
@@ -53,58 +61,50 @@ def parse_basic(header: str | None) -> tuple[str, bytes] | None:
 class Authenticator:
     """Checks credentials; thread-safe; one instance per loaded config.
 
-    A success is cached under an HMAC of the credentials (the cache never
-    holds a password), so only the first login and every failure cost a
-    hash.  Two more rules keep that cost bounded:
-
-    - a reload keeps the cache entries of users whose credential did not
-      change (``previous``): emptying it made every thread re-hash at once;
-    - one credential is verified at most once at a time: concurrent checks
-      of the same username and password wait for the first one's result.
+    One credential is verified at most once at a time: concurrent checks of
+    the same username and password wait for the first one's result.
     """
 
     def __init__(self, users: Mapping[str, UserCredential],
-                 cache_size: int = CACHE_SIZE, dummy: PasswordHash = DUMMY_HASH,
-                 previous: Authenticator | None = None,
-                 budget: HashBudget | None = None) -> None:
+                 dummy: PasswordHash = DUMMY_HASH, budget: HashBudget | None = None,
+                 cache: LoginCache | None = None, waiting: int = 2) -> None:
         """``dummy`` is hashed for an unknown user, at a wrong password's cost;
-        every hash takes a slot of ``budget`` (none: no limit)."""
+        every hash takes a slot of ``budget`` (none: no limit); ``cache``:
+        the server-wide successes (none: one of its own); ``waiting``: how
+        many checks of this process may wait for a slot at once."""
         self._users = dict(users)
         self._dummy = dummy
         self._budget = budget
-        self._cache: OrderedDict[bytes, str] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache = cache if cache is not None else LoginCache(1024)
+        self._room = WaitingRoom(waiting)
         self._lock = threading.Lock()
         #: digest -> the verification under way: its event and, once set, result
         self._verifying: dict[bytes, _Verification] = {}
-        if previous is None:
-            self._cache_key = os.urandom(32)
-        else:
-            self._cache_key = previous._cache_key
-            with previous._lock:
-                self._cache.update((digest, user) for digest, user in previous._cache.items()
-                                   if user in self._users
-                                   and self._users[user] == previous._users.get(user))
 
-    def _digest(self, username: str, password: bytes) -> bytes:
-        message = username.encode("utf-8") + b"\0" + password
-        return hmac.new(self._cache_key, message, hashlib.sha256).digest()
+    def check(self, header: str | None, network: str = "",
+              failures: Callable[[], int] = lambda: 0) -> Verdict:
+        """Whose credentials ``header`` holds.  Only failures are slow.
 
-    def check(self, header: str | None) -> str | None:
-        """The authenticated username, or None.  Only failures are slow.
-
-        Raises HashBudgetExhausted when the login would need a hash and the
-        budget has no slot free (nothing was hashed).
+        Raises HashBudgetExhausted when the login needs a hash and gets no
+        slot (nothing was hashed).  ``network``: the client's, as the lockout
+        counts it; ``failures()`` (asked only when a hash is needed): how
+        many it has counted, its place in the queue for a slot.
         """
         credentials = parse_basic(header)
         if credentials is None:
-            return None
+            return Verdict(None)
         username, password = credentials
-        digest = self._digest(username, password)
+        credential = self._users.get(username)
+        if credential is not None and credential.plain is not None:
+            if password and hmac.compare_digest(credential.plain, password):
+                return Verdict(username, username)  # no hash: no slot, no cache
+            fingerprint = b""
+        else:
+            fingerprint = credential.fingerprint if credential is not None else b""
+        digest = self._cache.digest(username, fingerprint, password)
+        if credential is not None and digest in self._cache:
+            return Verdict(username, username)
         with self._lock:
-            if digest in self._cache:
-                self._cache.move_to_end(digest)
-                return self._cache[digest]
             under_way = self._verifying.get(digest)
             if under_way is None:
                 mine = self._verifying[digest] = _Verification()
@@ -114,32 +114,45 @@ class Authenticator:
             under_way.done.wait()
             if under_way.refused:
                 raise HashBudgetExhausted("the same login was refused a slot")
-            return username if under_way.accepted else None
+            return Verdict(username if under_way.accepted else None, username)
         try:
-            mine.accepted = self._verify(username, password)
+            mine.accepted = self._verify(credential, password, network, failures)
         except HashBudgetExhausted:
             mine.refused = True
             raise
         finally:
+            if mine.accepted:
+                self._cache.add(digest)
             with self._lock:
-                if mine.accepted:
-                    self._cache[digest] = username
-                    while len(self._cache) > self._cache_size:
-                        self._cache.popitem(last=False)
                 del self._verifying[digest]
             mine.done.set()
-        return username if mine.accepted else None
+        return Verdict(username if mine.accepted else None, username)
 
-    def _verify(self, username: str, password: bytes) -> bool:
-        credential = self._users.get(username)
-        if credential is not None and credential.plain is not None and password and \
-                hmac.compare_digest(credential.plain, password):
-            return True  # no hash: no slot
-        with self._budget.slot() if self._budget else contextlib.nullcontext():
+    def failed(self, network: str) -> None:
+        """A failure or refusal was counted for ``network`` (its place in the
+        queue for a hashing slot)."""
+        self._room.failed(network)
+
+    def _verify(self, credential: UserCredential | None, password: bytes, network: str,
+                failures: Callable[[], int]) -> bool:
+        with self._slot(network, failures):
             if credential is not None and credential.hashed is not None:
                 return credential.hashed.verify(password)
             self._dummy.verify(password)  # same cost as a wrong password
             return False
+
+    @contextlib.contextmanager
+    def _slot(self, network: str, failures: Callable[[], int]) -> Iterator[None]:
+        if self._budget is None:
+            yield
+            return
+        with self._room.enter(network, failures()) as ticket:
+            if ticket is None:
+                with self._budget.slot():
+                    yield
+            else:
+                with self._budget.slot(PATIENCE, functools.partial(self._room.turn, ticket)):
+                    yield
 
 
 class _Verification:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import ipaddress
-import mmap
 import os
 import struct
 import threading
@@ -48,6 +47,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from .sharedmemory import own_description, shared_memory
 
 #: networks the table can hold at once (about 5 MiB of shared memory, only
 #: the pages touched are allocated)
@@ -98,12 +99,10 @@ class LockoutTable:
         self.buckets = max(capacity // self.ways, 1)
         self.capacity = self.ways * self.buckets
         size = _HEADER_SIZE + self.capacity * _SLOT_SIZE
-        self._fd = os.memfd_create("chipmunk-lockouts", os.MFD_CLOEXEC)
+        self._fd, self._memory = shared_memory("chipmunk-lockouts", size)
         #: descriptors to close when the table goes (the memfd, this process's own)
         self._fds = [self._fd]
         weakref.finalize(self, _close_all, self._fds)
-        os.ftruncate(self._fd, size)
-        self._memory = mmap.mmap(self._fd, size)
         self._secret = os.urandom(16)
         # one unpack reads a bucket's keys, or its lockout ends
         skip = _SLOT_SIZE - _KEY.size
@@ -129,7 +128,7 @@ class LockoutTable:
         """This process's own open file description of the table (a flock
         belongs to a description, and a forked child shares its parent's)."""
         if self._owner != os.getpid():
-            self._own_fd = os.open(f"/proc/self/fd/{self._fd}", os.O_RDWR | os.O_CLOEXEC)
+            self._own_fd = own_description(self._fd)
             self._fds.append(self._own_fd)
             self._owner = os.getpid()
         return self._own_fd
@@ -253,6 +252,27 @@ class LoginLockout:
         bucket = self.table.bucket_of(key)
         keys = self.table.keys(bucket)
         return self.table.ends(bucket)[keys.index(key)] if key in keys else 0.0
+
+    def failures(self, address: str) -> int:
+        """Failures counted for ``address``'s network in the window (``limit``
+        while it is locked out): its place in the queue for a hashing slot."""
+        now = self._clock()
+        table = self.table
+        if table.quiet(now):
+            return 0
+        own = self._keys(address)[0]
+        newest = int(now // self._width)
+        with table.locked():
+            for index in table.slots(table.bucket_of(own)):
+                slot = table.read(index)
+                if slot.family and _KEY.pack(slot.family, slot.network) == own:
+                    if slot.locked_until > now:
+                        return self.limit
+                    if slot.width != self._width:
+                        return 0
+                    shift = min(max(newest - slot.newest, 0), _COUNTS)
+                    return sum(slot.counts[shift:])
+        return 0
 
     def locked_out(self) -> int:
         """How many networks are locked out now (for the metrics; a bucket at a

@@ -57,6 +57,11 @@ class PasswordHash:
     def verify(self, password: bytes) -> bool:
         return hmac.compare_digest(self.derive(password), self.digest)
 
+    @property
+    def fingerprint(self) -> bytes:
+        """Tells this hash from any other (a new password has a new salt)."""
+        return self.salt + self.digest
+
 
 def is_hashed(text: str) -> bool:
     return text.startswith((SCRYPT_PREFIX, PBKDF2_PREFIX))

@@ -1,9 +1,10 @@
 """What every worker process shares, made before they fork.
 
 A worker process serves a share of the connections, but some limits hold for
-the whole server: the password-hashing budget, and the failed-login counts
-and lockouts.  Both live in kernel objects (memfds) the supervisor makes
-before forking, so a respawned worker finds them as they were.
+the whole server: the password-hashing budget, the failed-login counts and
+lockouts, and the logins already verified.  They live in kernel objects
+(memfds) the supervisor makes before forking, so a respawned worker finds
+them as they were.
 """
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from dataclasses import dataclass, field
 
 from .budget import HashBudget
 from .lockout import LockoutTable
+from .logincache import LoginCache
 
 
 @dataclass
 class ServerWide:
     budget: HashBudget
     lockouts: LockoutTable = field(default_factory=LockoutTable)
+    logins: LoginCache = field(default_factory=LoginCache)
 
     @classmethod
     def for_slots(cls, max_parallel_hashes: int) -> ServerWide:

@@ -233,6 +233,12 @@ class UserCredential:
     hashed: passwords.PasswordHash | None
     plain: bytes | None
 
+    @property
+    def fingerprint(self) -> bytes:
+        """What the login cache keys this credential by (empty: plain text,
+        which is never cached: it costs no hash)."""
+        return self.hashed.fingerprint if self.hashed is not None else b""
+
 
 @dataclass(frozen=True)
 class ServerSettings:
