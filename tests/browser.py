@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from helpers import WAIT
+from helpers import WAIT, stop_process
 
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -97,9 +97,4 @@ class Browser:
     def close(self) -> None:
         os.close(self._commands)
         os.close(self._events)
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=WAIT)
+        stop_process(self.process)

@@ -9,7 +9,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from helpers import WAIT, wait_until
+from helpers import stop_process, wait_until
 
 #: what the README shows for [Server] proxy_header = x-forwarded-for
 X_FORWARDED_FOR = """\
@@ -80,10 +80,5 @@ http {{
         return True
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=WAIT)
+        stop_process(self.process)
         self.process.stderr.close()

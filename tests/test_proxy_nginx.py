@@ -11,8 +11,8 @@ import http.client
 import pytest
 
 from benchmarks.harness import wrk
-from helpers import WAIT, basic, server_config
-from nginx import FORWARDED, Nginx
+from helpers import REPO, WAIT, basic, server_config
+from nginx import FORWARDED, X_FORWARDED_FOR, Nginx
 
 ALICE = basic("alice", "wonderland")
 WRONG = basic("alice", "guess")
@@ -112,3 +112,9 @@ def test_200_clients_through_nginx_get_no_error(tmp_path, start_server, nginx_fo
     result = wrk(f"{proxy.url}/ip", ALICE, connections=200, seconds=3)
     assert (result.socket_errors, result.bad_responses) == (0, 0), result
     assert result.requests_per_second > 0
+
+
+def test_the_readme_shows_the_proxy_lines_these_tests_use():
+    readme = (REPO / "README.md").read_text()
+    for lines in (X_FORWARDED_FOR, FORWARDED):
+        assert lines in readme

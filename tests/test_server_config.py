@@ -167,3 +167,12 @@ def test_users_is_the_last_section_of_the_shipped_config(tmp_path):
     appended = tmp_path / "server.ini"
     appended.write_text(text + "carol = a password\n")
     assert "carol" in load_settings(appended).users
+
+
+def test_the_readme_table_lists_every_server_key():
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("Every other key is optional and lives in `[Server]`:", 1)[1]
+    rows = re.findall(r"(?m)^\| ((?:`\w+`(?:, )?)+) \|", table.split("\n\n", 2)[1])
+    listed = {key for row in rows for key in re.findall(r"`(\w+)`", row)}
+    keys = {option.key for option in server_settings.SCHEMA.sections["Server"].options}
+    assert listed == keys
