@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import socket
 import subprocess
 import time
@@ -64,6 +65,7 @@ options {{
     listen-on-v6 {{ none; }};
     recursion no;
     notify no;
+    querylog yes;
     dnssec-validation no;
 }};
 controls {{ }};
@@ -106,6 +108,13 @@ zone "{ZONE}" {{
             if rrset.rdtype == dns.rdatatype.from_text(rdtype):
                 values.extend(rdata.to_text() for rdata in rrset)
         return sorted(values)
+
+    def queries(self, name: str) -> int:
+        """How many TSIG-signed queries for ``name`` named answered: the
+        provider's reads (the tests' own queries are unsigned).  From named's
+        query log (``querylog yes``; with ``-g`` it goes to named's output)."""
+        signed = re.compile(rf"query: {re.escape(name)} IN \w+ \+\w*S")
+        return sum(1 for line in self.log.read_text().splitlines() if signed.search(line))
 
     def serial(self) -> int:
         return int(self.query(ZONE, "SOA")[0].split()[2])

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from bind import Named
 from helpers import ServerProcess, server_config
+from pdns import PowerDNS
 
 
 @pytest.fixture
@@ -39,3 +41,23 @@ def chipmunk_server(tmp_path, start_server):
     running.endpoint6 = f"http://[{host6}]:{port6}"
     running.state = state
     return running
+
+
+@pytest.fixture
+def named(tmp_path):
+    """A real BIND9 with the test zone and TSIG keys (tests/bind.py)."""
+    (tmp_path / "named").mkdir()
+    server = Named(tmp_path / "named").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pdns(tmp_path):
+    """A real PowerDNS with the test zone, for lexicon (tests/pdns.py)."""
+    directory = tmp_path / "pdns"
+    directory.mkdir()
+    server = PowerDNS(directory).start()
+    server.create_zone()
+    yield server
+    server.stop()

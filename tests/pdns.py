@@ -49,7 +49,8 @@ class PowerDNS:
             "webserver-allow-from=127.0.0.0/8\n"
             "default-soa-content=ns.@ hostmaster.@ 1 10800 3600 604800 60\n"
             "disable-syslog=yes\n"
-            "loglevel=4\n")
+            "loglevel=6\n"
+            "webserver-loglevel=normal\n")
         self.log = directory / "pdns.log"
         self.process: subprocess.Popen | None = None
 
@@ -72,6 +73,12 @@ class PowerDNS:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+    def api_calls(self, what: str) -> int:
+        """How many API requests whose line holds ``what`` (e.g. ``"GET
+        /api/v1/servers/localhost/zones/example.test."``) PowerDNS logged."""
+        return sum(1 for line in self.log.read_text().splitlines()
+                   if "[webserver]" in line and what in line)
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         return requests.request(method, f"{self.url}/api/v1{path}", timeout=5,

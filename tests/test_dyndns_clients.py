@@ -9,21 +9,14 @@ one machine.
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 
 from bind import KEY_NAME, ZONE, Named
-from helpers import WAIT, basic, run_client, server_config, write_client_config
+from helpers import WAIT, basic, run_client, server_config, wait_until, write_client_config
 
 HOME, NAS = f"home.{ZONE}", f"nas.{ZONE}"
-
-
-@pytest.fixture
-def named(tmp_path):
-    (tmp_path / "named").mkdir()
-    server = Named(tmp_path / "named").start()
-    yield server
-    server.stop()
 
 
 def publishing_config(tmp_path, named: Named, name: str = "state") -> str:
@@ -32,7 +25,8 @@ def publishing_config(tmp_path, named: Named, name: str = "state") -> str:
     return server_config(state, users="alice = wonderland\n",
                          server="publish_non_global = yes\n") + (
         f"\n[Hostnames]\nalice = {HOME}, {NAS}\n\n[Publish]\nprovider = rfc2136\n"
-        f"timeout = 3\n\n[rfc2136]\nserver = 127.0.0.1\nport = {named.port}\nzone = {ZONE}\n"
+        f"timeout = 3\nbackoff = 1\n\n[rfc2136]\nserver = 127.0.0.1\nport = {named.port}\n"
+        f"zone = {ZONE}\n"
         f"key_name = {KEY_NAME}\nkey_secret = {named.secret}\nttl = 60\n")
 
 
@@ -51,15 +45,27 @@ def nic_update(server, query: str, user: str = "alice", password: str = "wonderl
     return status, body.decode()
 
 
-def test_publishes_to_bind_and_decides_from_dns(server, named):
+def test_publishes_to_bind_and_answers_repeats_from_what_it_knows(server, named):
     assert nic_update(server, f"hostname={HOME}&myip=192.0.2.7") == (200, "good 192.0.2.7\n")
     assert named.query(HOME, "A") == ["192.0.2.7"]
-    serial = named.serial()
-    assert nic_update(server, f"hostname={HOME}&myip=192.0.2.7") == (200, "nochg 192.0.2.7\n")
+    serial, asked = named.serial(), named.queries(HOME)
+    for _ in range(50):
+        assert nic_update(server, f"hostname={HOME}&myip=192.0.2.7") == \
+            (200, "nochg 192.0.2.7\n")
     assert named.serial() == serial, "nochg costs no DNS update"
-    named.set(HOME, "A", "203.0.113.1")  # changed behind the server's back
-    assert nic_update(server, f"hostname={HOME}&myip=192.0.2.7")[1] == "good 192.0.2.7\n", \
-        "DNS is the record of truth, not the server's memory"
+    assert named.queries(HOME) == asked, "nor a DNS read: the address is known"
+
+
+def test_a_record_changed_behind_the_servers_back_is_repaired_within_recheck(
+        tmp_path, named, start_server):
+    server = start_server(publishing_config(tmp_path, named).replace(
+        "backoff = 1\n", "backoff = 1\nrecheck = 2\n"))
+    assert nic_update(server, f"hostname={HOME}&myip=192.0.2.7")[1] == "good 192.0.2.7\n"
+    named.set(HOME, "A", "203.0.113.1")  # another admin, behind the server's back
+    assert nic_update(server, f"hostname={HOME}&myip=192.0.2.7")[1] == "nochg 192.0.2.7\n"
+    wait_until(lambda: nic_update(server, f"hostname={HOME}&myip=192.0.2.7")[1] ==
+               "good 192.0.2.7\n", "a read of DNS at the recheck, and the repair",
+               timeout=5, interval=0.2)
     assert named.query(HOME, "A") == ["192.0.2.7"]
 
 
@@ -70,7 +76,14 @@ def test_a_failed_publish_is_911_and_the_same_request_then_publishes(server, nam
     assert f"rfc2136 {HOME} A: rfc2136: reading {HOME} A: cannot reach 127.0.0.1" in \
         server.stderr() and "user=alice" in server.stderr()
     named.start()
-    assert nic_update(server, f"hostname={HOME}&myip=192.0.2.8") == (200, "good 192.0.2.8\n")
+    # the provider just failed: not called again during [Publish] backoff (1 s here)
+    started = time.monotonic()
+    assert nic_update(server, f"hostname={HOME}&myip=192.0.2.8") == (200, "911\n")
+    assert time.monotonic() - started < 0.5, "answered at once"
+    assert server.stderr().count("not called for 1s ([Publish] backoff)") == 1
+    wait_until(lambda: nic_update(server, f"hostname={HOME}&myip=192.0.2.8") ==
+               (200, "good 192.0.2.8\n"), "the back-off to end and the update to publish",
+               interval=0.3)
     assert named.query(HOME, "A") == ["192.0.2.8"]
 
 

@@ -12,6 +12,7 @@ import logging
 import pytest
 
 from chipmunk.config import ConfigError
+from chipmunk.server.publisher import check_publishers
 from chipmunk.server.settings import load_text
 from fake_cloudflare import FakeCloudflare
 from fake_linode import FakeLinode
@@ -197,8 +198,9 @@ RFC2136 = ("[Publish]\nprovider = rfc2136\n[rfc2136]\nserver = 127.0.0.1\n"
     (BASE + RFC2136.replace("zone = example.org\n", ""), "[rfc2136] zone: required key"),
 ])
 def test_check_refuses(text, words):
+    """What check finds: the config, and then the publishers it would build."""
     with pytest.raises(ConfigError) as caught:
-        load_text(text)
+        check_publishers(load_text(text))
     assert words in str(caught.value)
 
 

@@ -22,16 +22,6 @@ from pdns import ZONE, PowerDNS
 HERE = Path(__file__).parent
 
 
-@pytest.fixture
-def pdns(tmp_path):
-    directory = tmp_path / "pdns"
-    directory.mkdir()
-    server = PowerDNS(directory).start()
-    server.create_zone()
-    yield server
-    server.stop()
-
-
 def write_client(tmp_path, chipmunk_server, pdns_url: str, api_key: str,
                  zone: str = ZONE, extra: str = "", ttl: str = "60") -> Path:
     key_file = tmp_path / "pdns-key"

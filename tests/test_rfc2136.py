@@ -11,18 +11,8 @@ import dns.rcode
 import dns.tsig
 import pytest
 
-from bind import KEY_NAME, OTHER_KEY_NAME, ZONE, Named
+from bind import KEY_NAME, OTHER_KEY_NAME, ZONE
 from helpers import make_refresh_due, run_client, write_provider_config
-
-
-@pytest.fixture
-def named(tmp_path):
-    directory = tmp_path / "named"
-    directory.mkdir()
-    chipmunk_server = Named(directory).start()
-    yield chipmunk_server
-    chipmunk_server.stop()
-
 
 
 def write_client(tmp_path, chipmunk_server, port: int, secret: str, key_name: str = KEY_NAME,

@@ -30,7 +30,7 @@ import enum
 import logging
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, final
 
@@ -214,6 +214,13 @@ class DNSProvider(abc.ABC):
     def close(self) -> None:  # a hook: most providers hold nothing to release
         """Release connections; called when a config is replaced."""
         return None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:  # a hook: most providers read per record
+        """A run of updates of one request that may share what the provider
+        fetched (lexicon: one zone listing for every record); outside a
+        session a long-lived provider reads afresh."""
+        yield
 
     def missing(self, record: Record) -> Misconfigured:
         """The error for a record that does not exist while ``create = no``."""

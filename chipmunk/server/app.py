@@ -2,7 +2,7 @@
 
 It never imports cheroot: any WSGI server can host it, and tests can call it
 in-process.  Everything that a reload may change lives in one immutable
-:class:`Runtime` that :meth:`ChipmunkApp.configure` swaps in a single
+:class:`Runtime` that :meth:`ChipmunkApp.use` swaps in a single
 assignment, so a request sees the old config or the new one, never a mix.
 """
 from __future__ import annotations
@@ -192,10 +192,18 @@ class ChipmunkApp:
                                    "lockout")
         self.runtime = build_runtime(settings, self.shared, clock=clock)
 
-    def configure(self, settings: ServerSettings) -> None:
-        previous = self.runtime
-        self.runtime = build_runtime(settings, self.shared, self.clock)
+    def prepare(self, settings: ServerSettings) -> Runtime:
+        """A Runtime for ``settings`` (its publishers built), to :meth:`use`;
+        ConfigError when a provider refuses its section."""
+        return build_runtime(settings, self.shared, self.clock)
+
+    def use(self, runtime: Runtime) -> None:
+        """Serve with ``runtime`` from the next request on."""
+        previous, self.runtime = self.runtime, runtime
         previous.publisher.close()  # a request still using it opens new connections
+
+    def configure(self, settings: ServerSettings) -> None:
+        self.use(self.prepare(settings))
 
     def close(self) -> None:
         self.runtime.publisher.close()

@@ -12,6 +12,7 @@ from ..logs import log_warnings
 from . import settings as server_settings
 from .daemon import serve as serve_forever
 from .passwords import hash_password
+from .publisher import check_publishers
 from .worker import load_checked
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ exit status: 0 ok, 69 cannot listen, 70 internal error, 78 bad config
 
 def serve(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    settings = load_checked(args.config)
+    settings = load_checked(args.config, publishers=False)
+    if settings.workers > 1:  # what each worker will build; a single one builds it itself
+        check_publishers(settings)
     load_seconds = time.perf_counter() - started
     log_warnings(settings.warnings)
     try:

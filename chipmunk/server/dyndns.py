@@ -144,24 +144,31 @@ def _update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> li
                             user, address, why)
                 return ["dnserr"] * len(hostnames)
     owned = runtime.settings.hostnames.get(user, ())
-    lines = []
-    for raw in hostnames:
-        hostname = normalize_hostname(raw)
-        if hostname is None:
-            lines.append("notfqdn")
-        elif hostname not in owned:
+    normalized = {raw: normalize_hostname(raw) for raw in hostnames}
+    for raw, hostname in normalized.items():
+        if hostname is not None and hostname not in owned:
             log.info("dyndns2 update from %s as %s: %s is not a hostname of theirs (nohost)",
                      client, user, clipped(raw, 253))
-            lines.append("nohost")
-        else:
-            published = runtime.publisher.publish(user, hostname, addresses)
-            if published is Published.FAILED:
-                lines.append(published.value)
-            else:
-                lines.append(f"{published.value} {shown(addresses)}")
-    if any(line.startswith(("good", "nochg")) for line in lines):
+    # each name once, however often and however spelled (Home.Example.org.)
+    theirs = list(dict.fromkeys(name for name in normalized.values() if name in owned))
+    published = runtime.publisher.publish(user, theirs, addresses) if theirs else {}
+    lines = [_line(hostname, owned, published, addresses)
+             for hostname in (normalized[raw] for raw in hostnames)]
+    if any(result is not Published.FAILED for result in published.values()):
         _remember(runtime, user, addresses, client)
     return lines
+
+
+def _line(hostname: str | None, owned: tuple[str, ...], published: dict[str, Published],
+          addresses: dict[str, str]) -> str:
+    """The answer's line for one requested name."""
+    if hostname is None:
+        return "notfqdn"
+    if hostname not in owned:
+        return "nohost"
+    result = published[hostname]
+    return result.value if result is Published.FAILED else \
+        f"{result.value} {shown(addresses)}"
 
 
 def _remember(runtime: Runtime, user: str, addresses: dict[str, str], client: str) -> None:

@@ -13,14 +13,18 @@ directory (the workers are processes), and the ``updated`` flag beside the
 ``.cm`` files is touched on each change, as ``/set`` does.
 
 Whatever the providers, ``changes/<hostname>`` remembers when this server
-last changed each record (``A 1764128400.5``, Unix time): the status page
-shows it.  The store is a
+last changed each record (``A 1764128400.5``, Unix time), and
+``known/<hostname>`` what each provider last confirmed it holds, and when
+(``rfc2136/A 192.0.2.7 1764128400.5``): the publisher answers a repeated
+address from it, and the status page shows it.  The store is a
 :class:`~chipmunk.providers.DNSProvider`, so "changed or not" is decided the
 same way as for DNS: by reading first.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomicfile import directory_lock, touch, write_atomic
@@ -33,6 +37,7 @@ MAX_HOSTNAME = 253
 LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 STORE_DIRECTORY = "hostnames"
 CHANGES_DIRECTORY = "changes"
+KNOWN_DIRECTORY = "known"
 
 
 def normalize_hostname(text: str) -> str | None:
@@ -57,7 +62,8 @@ to_hostnames = list_of(to_hostname, "host names, e.g. home.example.org, nas.exam
 
 
 class HostnameFiles:
-    """A directory with a small file per hostname: ``KEY VALUE`` lines.
+    """A directory with a small file per hostname: ``KEY VALUE`` lines (the
+    value is the rest of the line).
 
     Reading takes no lock (a file is replaced atomically, never torn);
     changing one takes a lock on the directory, because the server's
@@ -78,15 +84,17 @@ class HostnameFiles:
             text = self.path(hostname).read_text(encoding="ascii")
         except FileNotFoundError:
             return {}
-        return dict(line.split(None, 1) for line in text.splitlines()
-                    if len(line.split()) == 2)
+        pairs = (line.split(None, 1) for line in text.splitlines())
+        return {pair[0]: pair[1].strip() for pair in pairs if len(pair) == 2}
 
-    def merge(self, hostname: str, entries: dict[str, str]) -> None:
-        """Set these keys, keep the others; raises OSError when it cannot."""
+    def merge(self, hostname: str, entries: Mapping[str, str | None]) -> None:
+        """Set these keys (None: remove one), keep the others; raises OSError
+        when it cannot."""
         self.directory.mkdir(mode=0o755, exist_ok=True)
         with directory_lock(self.directory):
             merged = {**self.read(hostname), **entries}
-            text = "".join(f"{key} {merged[key]}\n" for key in sorted(merged))
+            text = "".join(f"{key} {merged[key]}\n" for key in sorted(merged)
+                           if merged[key] is not None)
             write_atomic(self.path(hostname), text.encode("ascii"))
 
 
@@ -132,3 +140,46 @@ class ChangeLog:
     def record(self, hostname: str, rtypes: list[str], when: float) -> None:
         """Raises OSError when it cannot write."""
         self.files.merge(hostname, dict.fromkeys(rtypes, f"{when:.1f}"))
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a provider last confirmed a record holds: read from it, or written."""
+
+    address: str
+    #: when (Unix time)
+    confirmed: float
+
+
+class KnownState:
+    """The known address of each (provider, hostname, record type), in files
+    every worker shares and a restart finds.  A record is forgotten after a
+    failed or uncertain write, so the next request asks the provider."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.files = HostnameFiles(Path(state_dir) / KNOWN_DIRECTORY)
+
+    def read(self, hostname: str) -> dict[tuple[str, str], Known]:
+        """(provider, record type) -> what is known; {} when nothing or unreadable."""
+        try:
+            entries = self.files.read(hostname)
+        except (OSError, ValueError, UnicodeDecodeError):
+            return {}
+        known = {}
+        for key, value in entries.items():
+            provider, _, rtype = key.partition("/")
+            address, _, when = value.partition(" ")
+            try:
+                known[provider, rtype] = Known(address, float(when))
+            except ValueError:
+                continue  # a line of another version: as if unknown
+        return known
+
+    def confirm(self, provider: str, hostname: str, rtype: str, address: str,
+                when: float) -> None:
+        """Raises OSError when it cannot write."""
+        self.files.merge(hostname, {f"{provider}/{rtype}": f"{address} {when:.3f}"})
+
+    def forget(self, provider: str, hostname: str, rtype: str) -> None:
+        """Raises OSError when it cannot write."""
+        self.files.merge(hostname, {f"{provider}/{rtype}": None})

@@ -26,6 +26,7 @@ from ..config import (
     read_config_text,
 )
 from ..converters import (
+    bounded_duration,
     bounded_float,
     bounded_int,
     list_of,
@@ -36,14 +37,7 @@ from ..converters import (
     to_optional_path,
     url,
 )
-from ..errors import UpdateError
-from ..providers import (
-    DNSProvider,
-    is_known,
-    provider_class,
-    provider_schema,
-    to_provider_names,
-)
+from ..providers import is_known, provider_schema, to_provider_names
 from . import passwords
 from .addressbook import state_dir_problem
 from .forwarded import to_proxy_header
@@ -99,6 +93,14 @@ def overlapping(one: ListenAddress, other: ListenAddress) -> bool:
     if one.host == other.host or "::" in (one.host, other.host):
         return True  # "[::]" is dual-stack: it takes IPv4 connections too
     return one.family_is_ipv6 == other.family_is_ipv6 and "0.0.0.0" in (one.host, other.host)
+
+
+def to_recheck(text: str) -> float:
+    """0 (always read), or a duration of one second or more."""
+    seconds = bounded_duration(0, 366 * 86400)(text)
+    if 0 < seconds < 1:
+        raise ValueError("expected 0 (read every time) or a duration of 1s or more")
+    return seconds
 
 
 def to_workers(text: str) -> int:
@@ -211,7 +213,19 @@ BASE_SECTIONS = [
             "client's config (without host: the names come from the requests).\n"
             "Empty: accepted addresses are kept in client_update_dir/hostnames/.")),
         Option("timeout", bounded_float(1, 300), "10", help=(
-            "Seconds to wait for a provider's answer; the router waits as long.")),
+            "Seconds one dyndns2 request waits for its providers, all its names\n"
+            "together (they are published at once); what is not done by then\n"
+            "is 911.  The router waits as long.")),
+        Option("backoff", bounded_float(0, 3600), "10", help=(
+            "Seconds a provider that failed for a passing reason (no answer, a\n"
+            "server error) is not called again: its updates are 911 at once, and\n"
+            "it is logged once.  0: call it every time.")),
+        Option("recheck", to_recheck, "5m", help=(
+            "How long an address a provider confirmed (read, or written) is\n"
+            "believed: a router repeating it gets nochg without a provider call.\n"
+            "After that the provider is read again, so a change made behind the\n"
+            "server's back is repaired.  Seconds, or with s, m, h, d; 0: read\n"
+            "on every request.")),
     ), help="Where accepted dyndns2 updates go."),
     Section("Users", free_form=True, help=(
         "One line per user: username = password.  Usernames may use A-Z a-z 0-9 . _ -\n"
@@ -270,6 +284,8 @@ class ServerSettings:
     lockout_ipv6_prefix: int
     publish: tuple[str, ...]
     timeout: float
+    backoff: float
+    recheck: float
     users: dict[str, UserCredential]
     #: user -> the hostnames (normalized) that user may update
     hostnames: dict[str, tuple[str, ...]]
@@ -334,13 +350,10 @@ def settings_from(loaded: LoadedConfig) -> ServerSettings:
         raise ConfigError(loaded.path, f"cannot keep the state there: {problem}", "Paths",
                           "client_update_dir", str(values["state_dir"]))
     hostnames = _hostnames(loaded, users)
-    settings = ServerSettings(path=loaded.path, users=users, hostnames=hostnames,
-                              provider_values={name: loaded.section(name)
-                                               for name in values["publish"]},
-                              warnings=tuple(warnings), digest=loaded.digest, **values)
-    for provider in start_publishers(settings):  # what check should find: a bad section,
-        provider.close()                           # a hostname outside every zone
-    return settings
+    return ServerSettings(path=loaded.path, users=users, hostnames=hostnames,
+                          provider_values={name: loaded.section(name)
+                                           for name in values["publish"]},
+                          warnings=tuple(warnings), digest=loaded.digest, **values)
 
 
 def _hostnames(loaded: LoadedConfig, users: dict) -> dict[str, tuple[str, ...]]:
@@ -359,31 +372,6 @@ def _hostnames(loaded: LoadedConfig, users: dict) -> dict[str, tuple[str, ...]]:
                                   "belongs to one user", "Hostnames", user, raw)
         hostnames[user] = names
     return hostnames
-
-
-def start_publishers(settings: ServerSettings) -> list[DNSProvider]:
-    """The ``[Publish]`` providers, built; a section a provider refuses, or a
-    hostname that no provider's zone holds, is a ConfigError."""
-    started: list[DNSProvider] = []
-    try:
-        for name in settings.publish:
-            try:
-                started.append(provider_class(name)(settings.provider_values[name],
-                                                    settings.timeout))
-            except UpdateError as error:
-                raise ConfigError(settings.path, str(error), name) from None
-        for user, names in settings.hostnames.items():
-            for hostname in names:
-                if started and not any(provider.owns(hostname) for provider in started):
-                    zones = ", ".join(f"[{p.name}] zone = {p.zone}" for p in started)
-                    raise ConfigError(settings.path, f"{hostname} lies outside every "
-                                      f"publishing provider's zone ({zones})",
-                                      "Hostnames", user)
-    except ConfigError:
-        for provider in started:
-            provider.close()
-        raise
-    return started
 
 
 def _users(loaded: LoadedConfig, warnings: list[str]) -> dict[str, UserCredential]:

@@ -1,10 +1,12 @@
 """``GET /``: the logged-in user's status, as a small HTML page or plain text.
 
 What a person wants to see: the address this request came from, the one
-stored for them (``<user>.cm``), their hostnames with the address each is
-published at now (read from the provider, as dyndns2 decides) and when this
-server last changed it, and a ready-to-copy update URL for a router -- never
-with the password, never another user's names.
+stored for them (``<user>.cm``), their hostnames with the address each
+provider last confirmed and how long ago, when this server last changed
+it, and a ready-to-copy update URL for a router -- never with the password,
+never another user's names.  The page asks no provider anything: it shows
+the publisher's known state (a user with 20 names refreshing the page cost
+40 DNS queries a view, and hosted APIs' rate limits).
 
 The page needs no JavaScript and no other file; its only style is inline and
 allowed by its hash in a strict Content-Security-Policy (Chromium silently
@@ -16,19 +18,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import UpdateError
-from ..providers import DNSProvider, Record
-
 if TYPE_CHECKING:
     from .app import Runtime
-
-log = logging.getLogger(__name__)
 
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -62,35 +58,32 @@ FAMILIES = (("A", "IPv4"), ("AAAA", "IPv6"))
 @dataclass(frozen=True)
 class NameStatus:
     name: str
-    #: record type -> address published now ("" when none, "unknown" on error)
+    #: record type -> the address a provider last confirmed ("" when none known)
     published: dict[str, str]
+    #: record type -> when it was confirmed (None: not known)
+    confirmed: dict[str, float | None]
     #: record type -> when this server last changed it (None: not since records began)
     changed: dict[str, float | None]
 
 
-def reader_for(runtime: Runtime, hostname: str) -> DNSProvider | None:
-    """The provider whose record of ``hostname`` the page shows: the first
-    readable publisher whose zone holds it."""
-    return next((provider for provider in runtime.publisher.providers
-                 if provider.readable and provider.owns(hostname)), None)
-
-
-def name_status(runtime: Runtime, hostname: str) -> NameStatus:
-    provider = reader_for(runtime, hostname)
-    published: dict[str, str] = {}
-    for rtype, _ in FAMILIES:
-        if provider is None:
-            published[rtype] = "not readable"
-            continue
-        try:
-            published[rtype] = provider.read(Record(provider.name, hostname, rtype)
-                                             ).address or ""
-        except UpdateError as error:
-            log.warning("status page: cannot read %s %s from %s: %s", hostname, rtype,
-                        provider.name, error)
-            published[rtype] = "unknown (the provider did not answer)"
+def name_status(runtime: Runtime, hostname: str, now: float) -> NameStatus:
+    provider = runtime.publisher.reader_for(hostname)
+    known = runtime.publisher.known.read(hostname) if provider is not None else {}
+    entries = {rtype: known.get((provider.name, rtype)) if provider is not None else None
+               for rtype, _ in FAMILIES}
     changes = runtime.publisher.changes.read(hostname)
-    return NameStatus(hostname, published, {rtype: changes.get(rtype) for rtype, _ in FAMILIES})
+    return NameStatus(hostname,
+                      {rtype: entry.address if entry else "" for rtype, entry in entries.items()},
+                      {rtype: entry.confirmed if entry else None
+                       for rtype, entry in entries.items()},
+                      {rtype: changes.get(rtype) for rtype, _ in FAMILIES})
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{max(seconds, 0):.0f} s"
 
 
 def _when(timestamp: float | None) -> str:
@@ -99,9 +92,11 @@ def _when(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
-def _changed(timestamp: float | None) -> str:
-    return "not changed by this server yet" if timestamp is None else \
-        f"changed {_when(timestamp)}"
+def _changed(status: NameStatus, rtype: str, now: float) -> str:
+    confirmed = status.confirmed[rtype]
+    when = status.changed[rtype]
+    text = "not changed by this server yet" if when is None else f"changed {_when(when)}"
+    return text if confirmed is None else f"{text}; confirmed {_ago(now - confirmed)} ago"
 
 
 def update_url(base_url: str, hostname: str) -> str:
@@ -112,34 +107,38 @@ def status_page(runtime: Runtime, user: str, client: str, environ: dict, base_ur
                 ) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     """(content type, page, extra headers) for ``user``; ``base_url``: where
     routers reach this server (``https://`` behind a TLS-terminating proxy)."""
-    names = [name_status(runtime, name) for name in runtime.settings.hostnames.get(user, ())]
+    now = time.time()
+    names = [name_status(runtime, name, now)
+             for name in runtime.settings.hostnames.get(user, ())]
     stored = runtime.addressbook.read(user) or "-"
     family = "IPv6" if ":" in client else "IPv4"
     url = update_url(base_url, names[0].name if names else "HOSTNAME")
     if "text/html" in environ.get("HTTP_ACCEPT", ""):
-        return HTML, render_html(user, client, family, stored, names, url), HTML_HEADERS
-    return TEXT, render_text(user, client, family, stored, names, url), TEXT_HEADERS
+        return HTML, render_html(user, client, family, stored, names, url, now), HTML_HEADERS
+    return TEXT, render_text(user, client, family, stored, names, url, now), TEXT_HEADERS
 
 
 def render_text(user: str, client: str, family: str, stored: str,
-                names: Iterable[NameStatus], url: str) -> str:
+                names: Iterable[NameStatus], url: str, now: float) -> str:
     lines = [f"user:          {user}", f"your address:  {client} ({family}, as seen now)",
              f"stored (.cm):  {stored}"]
     for status in names:
         for rtype, label in FAMILIES:
+            confirmed = status.confirmed[rtype]
             lines.append(f"{status.name} {label}: {status.published[rtype] or '-'} "
-                         f"(changed {_when(status.changed[rtype])})")
+                         f"(changed {_when(status.changed[rtype])}"
+                         + (f"; confirmed {_ago(now - confirmed)} ago)" if confirmed else ")"))
     lines.append(f"router update URL: {url}")
     return "\n".join(lines) + "\n"
 
 
 def render_html(user: str, client: str, family: str, stored: str,
-                names: list[NameStatus], url: str) -> str:
+                names: list[NameStatus], url: str, now: float) -> str:
     e = html.escape
     hostnames = "".join(
         f'<h3 class="hostname">{e(status.name)}</h3><table>' + "".join(
             f"<tr><th>{label}</th><td><code>{e(status.published[rtype] or '-')}</code>"
-            f'<br><span class="muted">{e(_changed(status.changed[rtype]))}'
+            f'<br><span class="muted">{e(_changed(status, rtype, now))}'
             "</span></td></tr>" for rtype, label in FAMILIES) + "</table>"
         for status in names) or ('<p class="muted">No hostnames: ask the admin to list '
                                  "yours in [Hostnames].</p>")

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import time
+from dataclasses import dataclass
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
@@ -22,8 +23,9 @@ from ..service import Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
 from . import metrics
-from .app import ChipmunkApp
+from .app import ChipmunkApp, Runtime
 from .hosting import HTTPService, tls_adapter
+from .publisher import check_publishers
 from .serverwide import ServerWide
 from .settings import ServerSettings, load_settings
 
@@ -35,11 +37,34 @@ REFUSED = "refused"
 REFRESH = 1.0
 
 
-def load_checked(path: str) -> ServerSettings:
-    """Settings plus a TLS load test, so a reload cannot fail half-way."""
+def load_checked(path: str, publishers: bool = True) -> ServerSettings:
+    """Settings, checked as far as serving them would: the TLS files load and
+    (``publishers``) the publishing providers build, and are closed again.
+    What ``check`` runs, and the supervisor before its workers start or
+    reload; a single worker builds its providers once, when it starts."""
     settings = load_settings(path)
     tls_adapter(settings)
+    if publishers:
+        check_publishers(settings)
     return settings
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A configuration loaded and built, ready to serve: what a reload's
+    load() hands its apply(), built once."""
+
+    settings: ServerSettings
+    tls: BuiltinSSLAdapter | None
+    runtime: Runtime
+
+    @property
+    def path(self) -> str:
+        return self.settings.path
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.settings.warnings
 
 
 def status_text(settings: ServerSettings, addresses: list[str]) -> str:
@@ -79,7 +104,6 @@ class Worker:
         self.http = HTTPService(sockets, self.app, settings)
         self.metrics_http = HTTPService(metrics_sockets, metrics.metrics_app(), settings,
                                         tls=False) if metrics_sockets else None
-        self._next_tls: BuiltinSSLAdapter | None = None
 
     def status_text(self) -> str:
         return status_text(self.settings, self.addresses)
@@ -113,38 +137,38 @@ class Worker:
             log.info("stopped")
         return ExitCode.OK
 
-    def _load(self) -> ServerSettings:
+    def _load(self) -> Prepared:
         started = time.perf_counter()
         try:
             settings = load_settings(self.config_path)
-            self._next_tls = tls_adapter(settings)
+            prepared = Prepared(settings, tls_adapter(settings), self.app.prepare(settings))
         except ConfigError:
             metrics.METRICS.reload(ok=False)
             raise
         metrics.METRICS.config_loaded(time.perf_counter() - started)
         metrics.METRICS.reload(ok=True)
-        return settings
+        return prepared
 
-    def _apply(self, settings: ServerSettings) -> str:
+    def _apply(self, prepared: Prepared) -> str:
         if self.acks is None:
-            warn_about_restart_only(self.settings, settings)
-        self.app.configure(settings)
-        self.http.set_tls(self._next_tls)
-        self.settings = settings
-        return summary(settings)
+            warn_about_restart_only(self.settings, prepared.settings)
+        self.app.use(prepared.runtime)
+        self.http.set_tls(prepared.tls)
+        self.settings = prepared.settings
+        return summary(prepared.settings)
 
     def _reload_for_supervisor(self) -> None:
         """Reload, then tell the supervisor which configuration now serves."""
         try:
-            settings = self._load()
+            prepared = self._load()
         except ConfigError as error:
             # The supervisor checked the file; it changed again since.
             log.error("worker %d: reload refused, still serving the previous "
                       "configuration: %s", os.getpid(), error)
             self._acknowledge(REFUSED)
             return
-        self._apply(settings)
-        self._acknowledge(settings.digest)
+        self._apply(prepared)
+        self._acknowledge(prepared.settings.digest)
 
     def _acknowledge(self, what: str) -> None:
         assert self.acks is not None
