@@ -38,6 +38,8 @@ class WrkResult:
     p99_ms: float
     socket_errors: int
     bad_responses: int
+    #: what wrk printed (a script's done() adds its own lines)
+    output: str = ""
 
     def row(self, name: str) -> str:
         return (f"{name:<38} {self.requests_per_second:>10.0f} req/s  "
@@ -64,7 +66,7 @@ def parse_wrk(output: str) -> WrkResult:
     return WrkResult(float(rate.group(1)), _milliseconds(p50.group(1)),
                      _milliseconds(p99.group(1)),
                      sum(int(n) for n in errors.groups()) if errors else 0,
-                     int(bad.group(1)) if bad else 0)
+                     int(bad.group(1)) if bad else 0, output)
 
 
 def wrk(url: str, authorization: str, connections: int = 50, seconds: int = 8,

@@ -70,7 +70,7 @@ def test_a_login_past_the_budget_is_refused_unhashed_and_cached_ones_pass():
     assert bob.entered.wait(WAIT), "bob's hash holds the only slot"
     try:
         with pytest.raises(HashBudgetExhausted):  # an unknown user costs a hash too
-            authenticator.check(basic("nobody", "x"), "192.0.2.0/32", lambda: False)
+            authenticator.check(basic("nobody", "x"), lambda: ("192.0.2.0/32", 99))
         assert carol.derivations == 1
         assert user(authenticator, basic("carol", "carol-pw")) == "carol", "cached: no wait"
         assert user(authenticator, basic("alice", "pw")) == "alice", "plain: no hash, no slot"

@@ -57,16 +57,17 @@ class AddressBook:
         self.directory = Path(directory)
         self._lock = threading.Lock()
 
-    def path_for(self, username: str) -> Path:
-        path = self.directory / f"{username}.cm"
+    def path_for(self, username: str) -> str:
         # usernames are validated at config load; this guards the invariant.
-        if path.parent != self.directory or username.startswith("."):
+        # (A string, not a Path: this runs for every /set and dyndns2 update.)
+        if "/" in username or "\0" in username or username.startswith("."):
             raise ValueError(f"unsafe username {username!r}")
-        return path
+        return os.path.join(self.directory, f"{username}.cm")
 
     def read(self, username: str) -> str | None:
         try:
-            return self.path_for(username).read_text(encoding="ascii").strip() or None
+            with open(self.path_for(username), encoding="ascii") as file:
+                return file.read().strip() or None
         except (FileNotFoundError, UnicodeDecodeError):
             return None
 

@@ -257,8 +257,8 @@ class ChipmunkApp:
         header = environ.get("HTTP_AUTHORIZATION")
         lockout = runtime.lockout
         try:
-            verdict = runtime.authenticator.check(header, lockout.network(client),
-                                                  lambda: lockout.failures(client))
+            verdict = runtime.authenticator.check(
+                header, lambda: (lockout.network(client), lockout.failures(client)))
         except HashBudgetExhausted:
             # Nothing was checked, but the network asked for a hash it had no
             # share of: counted like a failure, so a flood locks itself out.

@@ -81,14 +81,14 @@ class Authenticator:
         #: digest -> the verification under way: its event and, once set, result
         self._verifying: dict[bytes, _Verification] = {}
 
-    def check(self, header: str | None, network: str = "",
-              failures: Callable[[], int] = lambda: 0) -> Verdict:
+    def check(self, header: str | None,
+              place: Callable[[], tuple[str, int]] = lambda: ("", 0)) -> Verdict:
         """Whose credentials ``header`` holds.  Only failures are slow.
 
         Raises HashBudgetExhausted when the login needs a hash and gets no
-        slot (nothing was hashed).  ``network``: the client's, as the lockout
-        counts it; ``failures()`` (asked only when a hash is needed): how
-        many it has counted, its place in the queue for a slot.
+        slot (nothing was hashed).  ``place()``, asked only when a hash is
+        needed: the client's network, as the lockout counts it, and the
+        failures counted for it -- its place in the queue for a slot.
         """
         credentials = parse_basic(header)
         if credentials is None:
@@ -116,7 +116,7 @@ class Authenticator:
                 raise HashBudgetExhausted("the same login was refused a slot")
             return Verdict(username if under_way.accepted else None, username)
         try:
-            mine.accepted = self._verify(credential, password, network, failures)
+            mine.accepted = self._verify(credential, password, place)
         except HashBudgetExhausted:
             mine.refused = True
             raise
@@ -133,20 +133,20 @@ class Authenticator:
         queue for a hashing slot)."""
         self._room.failed(network)
 
-    def _verify(self, credential: UserCredential | None, password: bytes, network: str,
-                failures: Callable[[], int]) -> bool:
-        with self._slot(network, failures):
+    def _verify(self, credential: UserCredential | None, password: bytes,
+                place: Callable[[], tuple[str, int]]) -> bool:
+        with self._slot(place):
             if credential is not None and credential.hashed is not None:
                 return credential.hashed.verify(password)
             self._dummy.verify(password)  # same cost as a wrong password
             return False
 
     @contextlib.contextmanager
-    def _slot(self, network: str, failures: Callable[[], int]) -> Iterator[None]:
+    def _slot(self, place: Callable[[], tuple[str, int]]) -> Iterator[None]:
         if self._budget is None:
             yield
             return
-        with self._room.enter(network, failures()) as ticket:
+        with self._room.enter(*place()) as ticket:
             if ticket is None:
                 with self._budget.slot():
                     yield

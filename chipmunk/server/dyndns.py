@@ -18,6 +18,7 @@ Too many hostnames is one ``numhost``; none is one ``notfqdn``.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from typing import TYPE_CHECKING
@@ -63,6 +64,7 @@ BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
 
 
+@functools.lru_cache(maxsize=1024)
 def not_public(address: str) -> str | None:
     """Why ``address`` is no public address for a DNS record, or None when it
     is global unicast (Python's ``is_global``: IANA's special-purpose

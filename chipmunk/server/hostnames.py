@@ -22,6 +22,8 @@ same way as for DNS: by reading first.
 """
 from __future__ import annotations
 
+import functools
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ CHANGES_DIRECTORY = "changes"
 KNOWN_DIRECTORY = "known"
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_hostname(text: str) -> str | None:
     """``Home.Example.org.`` -> ``home.example.org``; None when it is not a
     fully qualified host name (letters, digits, - and _; two labels at least)."""
@@ -70,18 +73,22 @@ class HostnameFiles:
     workers are processes and a change merges into what another wrote.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, durable: bool = True) -> None:
+        """``durable`` False: a cache, rebuilt if a crash loses it (no fsync)."""
         self.directory = Path(directory)
+        self.durable = durable
 
-    def path(self, hostname: str) -> Path:
+    def path(self, hostname: str) -> str:
+        """A string, not a Path: this runs for every dyndns2 update."""
         if normalize_hostname(hostname) != hostname:  # also keeps it a plain file name
             raise ValueError(f"{hostname!r} is not a host name")
-        return self.directory / hostname
+        return os.path.join(self.directory, hostname)
 
     def read(self, hostname: str) -> dict[str, str]:
         """Raises OSError (or ValueError, UnicodeDecodeError) when unreadable."""
         try:
-            text = self.path(hostname).read_text(encoding="ascii")
+            with open(self.path(hostname), encoding="ascii") as file:
+                text = file.read()
         except FileNotFoundError:
             return {}
         pairs = (line.split(None, 1) for line in text.splitlines())
@@ -95,7 +102,7 @@ class HostnameFiles:
             merged = {**self.read(hostname), **entries}
             text = "".join(f"{key} {merged[key]}\n" for key in sorted(merged)
                            if merged[key] is not None)
-            write_atomic(self.path(hostname), text.encode("ascii"))
+            write_atomic(self.path(hostname), text.encode("ascii"), durable=self.durable)
 
 
 class HostnameStore(DNSProvider):
@@ -157,7 +164,9 @@ class KnownState:
     failed or uncertain write, so the next request asks the provider."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.files = HostnameFiles(Path(state_dir) / KNOWN_DIRECTORY)
+        # lost in a crash, it costs one read per record: not worth two fsyncs
+        # on every confirmation
+        self.files = HostnameFiles(Path(state_dir) / KNOWN_DIRECTORY, durable=False)
 
     def read(self, hostname: str) -> dict[tuple[str, str], Known]:
         """(provider, record type) -> what is known; {} when nothing or unreadable."""

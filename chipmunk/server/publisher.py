@@ -21,14 +21,16 @@ the provider each time cost a DNS read per request (a nochg reached 0.16 of
 - **Circuit breaker.** After a provider fails temporarily (no answer, 5xx),
   it is not called for ``[Publish] backoff`` seconds: ``911`` at once,
   logged once.
-- **Isolation.** At most half of a process's threads wait on providers; a
-  request past that gets ``911`` at once, so ``/get/ip`` and logins are
-  answered while DNS is down.
+- **Isolation.** At most half of a process's threads wait on providers
+  (:class:`ProviderSeats`); a request past that waits for a seat only
+  while the providers answer quickly, else gets ``911`` at once, so
+  ``/get/ip`` and logins are answered while DNS is down.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import enum
+import itertools
 import logging
 import threading
 import time
@@ -121,6 +123,43 @@ class _Breaker:
         return was_closed and self.backoff > 0
 
 
+class ProviderSeats:
+    """Seats for the requests of one process that wait on providers.
+
+    Half the threads, so the rest always serve ``/get/ip`` and logins.  A
+    request that finds every seat taken waits for one only while the
+    longest-running call is younger than ``quick`` (a local DNS server
+    answers in a millisecond): seats then free in a moment, and a burst of
+    updates is served, not refused.  Once calls hang (DNS down, a slow
+    API), it gets none at once, and holds its thread no longer.
+    """
+
+    def __init__(self, seats: int, quick: float = 0.1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.seats, self.quick, self.clock = seats, quick, clock
+        self._taken: dict[int, float] = {}
+        self._tickets = itertools.count()
+        self._changed = threading.Condition()
+
+    def take(self, deadline: float) -> int | None:
+        """A seat (give it back), or None: no seat before the calls turned slow."""
+        with self._changed:
+            while len(self._taken) >= self.seats:
+                now = self.clock()
+                slow_at = min(self._taken.values()) + self.quick
+                if now >= slow_at or now >= deadline:
+                    return None
+                self._changed.wait(min(slow_at, deadline) - now)
+            seat = next(self._tickets)
+            self._taken[seat] = self.clock()
+            return seat
+
+    def give_back(self, seat: int) -> None:
+        with self._changed:
+            del self._taken[seat]
+            self._changed.notify()
+
+
 class Publisher:
     def __init__(self, providers: Iterable[DNSProvider], state_dir: Path,
                  recheck: float = 0.0, timeout: float = 10.0, backoff: float = 0.0,
@@ -132,12 +171,13 @@ class Publisher:
         self.recheck, self.timeout, self.clock = recheck, timeout, clock
         self._breakers = {provider.name: _Breaker(backoff, time.monotonic)
                           for provider in self.providers}
-        self._waiting = threading.BoundedSemaphore(waiting)
+        self._seats = ProviderSeats(waiting)
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(waiting * 2, 2), thread_name_prefix="publish")
         self._busy = Summarized(log, "{count} dyndns2 updates answered 911 in {seconds}s: "
-                                "every thread allowed to wait on a DNS provider was "
-                                "waiting (half of [Server] threads)")
+                                "the DNS providers answer slowly, and every thread "
+                                "allowed to wait on them (half of [Server] threads) "
+                                "was waiting")
 
     @classmethod
     def for_settings(cls, settings: ServerSettings) -> Publisher:
@@ -205,15 +245,24 @@ class Publisher:
                 metrics.METRICS.published(job.provider.name, ok=False)
         if not callable_jobs:
             return outcomes
-        if not self._waiting.acquire(blocking=False):
+        deadline = time.monotonic() + self.timeout
+        seat = self._seats.take(deadline)
+        if seat is None:
             self._busy.happened()
             return {**outcomes, **dict.fromkeys(callable_jobs)}
         try:
+            batches = self._batches(callable_jobs)
+            if len(batches) == 1 and len(batches[0]) == 1:
+                # One record: its provider's own timeout is the deadline, and
+                # the request's thread makes the call (a hand-off to the pool
+                # and back cost milliseconds under load: two GIL switches).
+                return {**outcomes, **self._update(user, batches[0], known)}
             futures = {}
-            for batch in self._batches(callable_jobs):
+            for batch in batches:
                 future = self._pool.submit(self._update, user, batch, known)
                 futures[future] = batch
-            done, late = concurrent.futures.wait(futures, timeout=self.timeout)
+            done, late = concurrent.futures.wait(
+                futures, timeout=max(deadline - time.monotonic(), 0))
             for future in late:
                 future.cancel()
                 for job in futures[future]:
@@ -223,7 +272,7 @@ class Publisher:
             for future in done:
                 outcomes.update(future.result())
         finally:
-            self._waiting.release()
+            self._seats.give_back(seat)
         return outcomes
 
     @staticmethod
