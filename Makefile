@@ -34,7 +34,8 @@ PYPI_PACKAGES := cheroot requests systemd-python dnspython dns-lexicon prometheu
                  pytest pytest-xdist trustme
 LINT_PACKAGES := ruff mypy types-requests
 
-.PHONY: test lint test-debian test-pypi e2e run bench deb apt-test apt-bench apt-deb venv clean
+.PHONY: test lint test-debian test-pypi e2e run bench deb apt-runtime apt-test apt-bench apt-deb \
+        venv clean
 
 # apt-get only when something is missing, so a prepared machine needs no network.
 # Services in the test set (named, pdns, ddclient, inadyn) must not start
@@ -53,6 +54,9 @@ define apt_install
 	    status=$$?; [ -z "$$guard" ] || rm -f $$guard; exit $$status; \
 	fi
 endef
+
+apt-runtime:
+	$(call apt_install,$(APT_RUNTIME))
 
 apt-test:
 	$(call apt_install,$(APT_RUNTIME) $(APT_TEST))
@@ -89,9 +93,9 @@ test: lint test-debian test-pypi e2e
 
 # ruff and mypy from the venv (Debian 12 has no ruff); both must be clean.
 lint: venv
-	$(VENV)/bin/ruff check chipmunk tests benchmarks
+	$(VENV)/bin/ruff check chipmunk tests benchmarks tools
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy benchmarks
+	$(VENV)/bin/mypy benchmarks tools
 
 # The packages on a booted systemd (systemd-nspawn on an overlay of /), as root.
 e2e: deb
@@ -106,8 +110,9 @@ test-pypi: venv
 	@echo "== tests on PyPI's latest:" $$(tr '\n' ' ' < $(VENV)/.installed)
 	$(PYTHON_VENV) $(PYTEST) tests
 
-run: apt-test
-	$(PYTHON_DEBIAN) -m chipmunk.demo
+# make run needs only what the packages need at run time
+run: apt-runtime
+	$(PYTHON_DEBIAN) -m tools.demo
 
 bench: apt-bench
 	$(PYTHON_DEBIAN) -m benchmarks.server_bench

@@ -12,10 +12,6 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .providers import Record
 
 
 class Event(enum.Enum):
@@ -35,11 +31,6 @@ class Event(enum.Enum):
     def __init__(self, tag: str, message_id: str) -> None:
         self.tag = tag
         self.message_id = message_id
-
-
-def record_fields(record: Record, address: str) -> dict[str, str]:
-    return {"CHIPMUNK_PROVIDER": record.provider, "CHIPMUNK_RECORD": record.key,
-            "CHIPMUNK_IP": address}
 
 
 def log_event(logger: logging.Logger, event: Event, message: str,

@@ -1,4 +1,4 @@
-"""``make run`` (chipmunk.demo) works, in a network namespace of its own
+"""``make run`` (tools.demo) works, in a network namespace of its own
 (it uses the fixed default port 8080, which nothing else then contends for)."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def test_make_run_shows_the_main_job():
     namespace = Namespace()
     try:
         done = subprocess.run(["ip", "netns", "exec", namespace.name, sys.executable, "-m",
-                               "chipmunk.demo"], env=child_env(), capture_output=True,
+                               "tools.demo"], env=child_env(), capture_output=True,
                               text=True, timeout=120)
     finally:
         namespace.delete()

@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from chipmunk import manpages
 from chipmunk.client import settings as client_settings
 from chipmunk.server import settings as server_settings
+from tools import manpages
 
 
 def test_config_pages_list_every_key():

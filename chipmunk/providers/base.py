@@ -37,7 +37,7 @@ from typing import Any, ClassVar, final
 from ..config import Option
 from ..converters import bounded_int, list_of, optional, to_bool, to_nonempty_text, to_text
 from ..errors import Misconfigured, TemporaryError, UpdateError
-from ..events import Event, log_event, record_fields
+from ..events import Event, log_event
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,12 @@ class Record:
     def key(self) -> str:
         """The record's identity in the state file and in logs."""
         return f"{self.provider} {self.name} {self.rtype}"
+
+
+def record_fields(record: Record, address: str) -> dict[str, str]:
+    """The journal fields of an event about ``record``."""
+    return {"CHIPMUNK_PROVIDER": record.provider, "CHIPMUNK_RECORD": record.key,
+            "CHIPMUNK_IP": address}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,8 @@
 """The chipmunk-server WSGI application: the original's API, hardened.
 
 It never imports cheroot: any WSGI server can host it, and tests can call it
-in-process.  Everything that a reload may change lives in one immutable
-:class:`Runtime` that :meth:`ChipmunkApp.use` swaps in a single
-assignment, so a request sees the old config or the new one, never a mix.
+in-process.  What a reload may change is one :class:`~.runtime.Runtime`,
+swapped in by :meth:`ChipmunkApp.use`.
 """
 from __future__ import annotations
 
@@ -16,12 +15,9 @@ from dataclasses import dataclass
 from ..events import Event, log_event
 from ..logs import Summarized
 from . import crosssite, dyndns, metrics, statuspage
-from .addressbook import AddressBook
-from .auth import Authenticator
 from .budget import HashBudgetExhausted
-from .forwarded import Origin, RemoteAddressResolver
-from .lockout import LoginLockout
-from .publisher import Publisher
+from .forwarded import Origin
+from .runtime import Runtime, build_runtime
 from .serverwide import ServerWide
 from .settings import ServerSettings
 
@@ -30,17 +26,6 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., object]
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
-
-
-@dataclass(frozen=True)
-class Runtime:
-    settings: ServerSettings
-    resolver: RemoteAddressResolver
-    authenticator: Authenticator
-    lockout: LoginLockout
-    addressbook: AddressBook
-    publisher: Publisher
-    challenge: str
 
 
 @dataclass(frozen=True)
@@ -153,25 +138,6 @@ ROUTES: dict[str, Route] = {
        for path in dyndns.PATHS},
 }
 NOT_FOUND = Reply.text("404 Not Found", "Not found\n")
-
-
-def build_runtime(settings: ServerSettings, shared: ServerWide,
-                  clock: Callable[[], float] = time.monotonic) -> Runtime:
-    """A Runtime for ``settings``; failures, lockouts and verified logins live
-    on in ``shared``."""
-    lockout = LoginLockout(settings.auth_failure_limit, settings.auth_failure_window,
-                           settings.auth_lockout, settings.lockout_ipv4_prefix,
-                           settings.lockout_ipv6_prefix, clock=clock, table=shared.lockouts)
-    return Runtime(settings=settings,
-                   resolver=RemoteAddressResolver(settings.trusted_proxies,
-                                                  settings.proxy_header),
-                   authenticator=Authenticator(
-                       settings.users, budget=shared.budget, cache=shared.logins,
-                       waiting=max(settings.threads // 2, 1)),
-                   lockout=lockout,
-                   addressbook=AddressBook(settings.state_dir),
-                   publisher=Publisher.for_settings(settings),
-                   challenge=f'Basic realm="{settings.realm}", charset="UTF-8"')
 
 
 class ChipmunkApp:

@@ -29,7 +29,7 @@ from .hostnames import normalize_hostname
 from .publisher import Published
 
 if TYPE_CHECKING:
-    from .app import Runtime
+    from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 

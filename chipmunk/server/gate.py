@@ -41,9 +41,10 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,27 @@ class _Look:
     head_complete: bool = False
 
 
+class Buffer(Protocol):
+    """What the gate needs of the HTTP server's read buffer of a connection
+    (:mod:`.hosting` knows how cheroot keeps it; tests bring their own)."""
+
+    def held(self, conn: Any) -> bytes:
+        """What the buffer holds, unread."""
+
+    def append(self, conn: Any, data: bytes) -> bytes:
+        """Put ``data`` after what it holds unread; all it holds now."""
+
+
 class RequestGate:
     def __init__(self, hand_over: Callable[[Any], None], max_head: int, max_body: int,
-                 header_timeout: float, body_timeout: float,
+                 header_timeout: float, body_timeout: float, buffer: Buffer,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        """``hand_over(conn)``: give a connection whose request is whole to the
+        server's worker threads; ``buffer``: its read buffer's operations."""
         self.hand_over = hand_over
+        self.buffer = buffer
+        #: TLS connections whose handshake is done (the gate's own note)
+        self._established: weakref.WeakSet[Any] = weakref.WeakSet()
         self.max_head, self.max_body = max_head, max_body
         self.header_timeout, self.body_timeout = header_timeout, body_timeout
         self.clock = clock
@@ -142,7 +159,7 @@ class RequestGate:
     def _look(self, conn: Any) -> _Look:
         if isinstance(conn.socket, ssl.SSLSocket):
             return self._look_tls(conn)
-        buffered = _buffered(conn.rfile)
+        buffered = self.buffer.held(conn)
         sock = conn.socket
         # A socket with a timeout waits for data before recv(), whatever the
         # flags; with none (the fd is non-blocking either way) it answers now.
@@ -163,15 +180,15 @@ class RequestGate:
 
     def _look_tls(self, conn: Any) -> _Look:
         """A step of the handshake, then what has arrived decrypted, moved
-        into ``conn.rfile``'s buffer (cheroot reads that first)."""
+        into the connection's read buffer (cheroot reads that first)."""
         sock: ssl.SSLSocket = conn.socket
         timeout = sock.gettimeout()
         sock.settimeout(0.0)
         try:
-            if not getattr(conn, "chipmunk_tls_established", False):
+            if conn not in self._established:
                 sock.do_handshake()
-                conn.chipmunk_tls_established = True
-            held = len(_buffered(conn.rfile))
+                self._established.add(conn)
+            held = len(self.buffer.held(conn))
             received, ended = _receive_available(sock, self.window - held)
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return _Look(ready=False)  # the handshake goes on
@@ -179,7 +196,7 @@ class RequestGate:
             return _Look(ready=False, drop=True)  # nothing to answer in
         finally:
             sock.settimeout(timeout)
-        buffered = _append(conn.rfile, received)
+        buffered = self.buffer.append(conn, received)
         if ended:
             return _Look(ready=True)  # cheroot reads what is left, then the end
         return self._judge(buffered, 0)
@@ -297,7 +314,7 @@ class RequestGate:
         try:
             if not isinstance(sock, ssl.SSLSocket):
                 sock.send(TIMEOUT_ANSWER, socket.MSG_DONTWAIT)
-            elif getattr(conn, "chipmunk_tls_established", False):
+            elif conn in self._established:
                 sock.settimeout(0.0)
                 sock.send(TIMEOUT_ANSWER)  # one small record: fits, or is dropped
         except OSError:  # ssl.SSLError included
@@ -314,23 +331,6 @@ class RequestGate:
             except BlockingIOError:
                 pass  # a wake-up is already pending
             return True
-
-
-def _buffered(rfile: Any) -> bytes:
-    """What cheroot's reader (a ``_pyio.BufferedReader``) holds, unread."""
-    return bytes(rfile._read_buf[rfile._read_pos:]) if rfile.has_data() else b""
-
-
-def _append(rfile: Any, data: bytes) -> bytes:
-    """Put ``data`` after what ``rfile`` holds unread; return all it holds.
-
-    Only the thread that owns the connection calls this (the gate's, or the
-    one that admits it), as cheroot only reads it in a worker afterwards.
-    """
-    with rfile._read_lock:
-        held = bytes(rfile._read_buf[rfile._read_pos:]) + data
-        rfile._read_buf, rfile._read_pos = held, 0
-    return held
 
 
 def _receive_available(sock: ssl.SSLSocket, limit: int) -> tuple[bytes, bool]:

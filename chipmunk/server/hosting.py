@@ -25,7 +25,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from ..config import ConfigError
 from .connections import ClientConnections
-from .gate import RequestGate
+from .gate import Buffer, RequestGate
 from .settings import ListenAddress, ServerSettings
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,30 @@ class DeferredHandshakeAdapter(BuiltinSSLAdapter):
         wrapped = self.context.wrap_socket(sock, do_handshake_on_connect=False,
                                            server_side=True)
         return wrapped, {"wsgi.url_scheme": "https", "HTTPS": "on"}
+
+
+#: the TLS adapter a worker hands its servers on reload
+TLSAdapter = BuiltinSSLAdapter
+
+
+class CherootBuffer(Buffer):
+    """A connection's read buffer as cheroot keeps it: a ``_pyio``
+    BufferedReader (``conn.rfile``), whose unread bytes are
+    ``_read_buf[_read_pos:]``.  The gate decrypts TLS into it and peeks at
+    it; only this module knows where it is."""
+
+    def held(self, conn) -> bytes:
+        rfile = conn.rfile
+        return bytes(rfile._read_buf[rfile._read_pos:]) if rfile.has_data() else b""
+
+    def append(self, conn, data: bytes) -> bytes:
+        """Only the thread that owns the connection calls this (the gate's, or
+        the one that admits it), as cheroot only reads it in a worker after."""
+        rfile = conn.rfile
+        with rfile._read_lock:
+            held = bytes(rfile._read_buf[rfile._read_pos:]) + data
+            rfile._read_buf, rfile._read_pos = held, 0
+        return held
 
 
 def tls_adapter(settings: ServerSettings) -> BuiltinSSLAdapter | None:
@@ -255,7 +279,7 @@ class _OwnSocketServer(wsgi.Server):
                                          settings.lockout_ipv6_prefix)
         self.gate = RequestGate(super().process_conn, settings.max_header_size,
                                 settings.max_body_size, settings.header_timeout,
-                                settings.body_timeout)
+                                settings.body_timeout, CherootBuffer())
 
     def process_conn(self, conn) -> None:
         """A connection with data (or just accepted): through the gate to a worker."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .app import Runtime
+    from .runtime import Runtime
 
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"

@@ -15,17 +15,16 @@ import socket
 import time
 from dataclasses import dataclass
 
-from cheroot.ssl.builtin import BuiltinSSLAdapter
-
 from ..cli import ExitCode
 from ..config import ConfigError
 from ..service import Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
 from . import metrics
-from .app import ChipmunkApp, Runtime
-from .hosting import HTTPService, tls_adapter
+from .app import ChipmunkApp
+from .hosting import HTTPService, TLSAdapter, tls_adapter
 from .publisher import check_publishers
+from .runtime import Runtime
 from .serverwide import ServerWide
 from .settings import ServerSettings, load_settings
 
@@ -55,7 +54,7 @@ class Prepared:
     load() hands its apply(), built once."""
 
     settings: ServerSettings
-    tls: BuiltinSSLAdapter | None
+    tls: TLSAdapter | None
     runtime: Runtime
 
     @property

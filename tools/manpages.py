@@ -3,7 +3,7 @@
 chipmunk-server(8) and chipmunk-client(8) are the programs' ``--help``;
 chipmunk-server.ini(5) and chipmunk-client.ini(5) are their config schemas,
 the same declarations that validate a file and render the sample configs.
-Used at package build time: ``python3 -m chipmunk.manpages OUTPUT_DIR``.
+Used at package build time: ``python3 -m tools.manpages OUTPUT_DIR``.
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
-from .cli import ExitCode
-from .client import cli as client_cli
-from .client import settings as client_settings
-from .config import Lifecycle, Schema
-from .server import cli as server_cli
-from .server import settings as server_settings
+from chipmunk import __version__
+from chipmunk.cli import ExitCode
+from chipmunk.client import cli as client_cli
+from chipmunk.client import settings as client_settings
+from chipmunk.config import Lifecycle, Schema
+from chipmunk.server import cli as server_cli
+from chipmunk.server import settings as server_settings
 
 
 def page_date() -> str:
@@ -109,7 +109,7 @@ def pages() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     if len(args) != 1:
-        print("usage: python3 -m chipmunk.manpages OUTPUT_DIR", file=sys.stderr)
+        print("usage: python3 -m tools.manpages OUTPUT_DIR", file=sys.stderr)
         return ExitCode.USAGE
     directory = Path(args[0])
     directory.mkdir(parents=True, exist_ok=True)

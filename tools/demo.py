@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .server.passwords import hash_password
+from chipmunk.server.passwords import hash_password
 
 ADDRESS = "127.0.0.1:8080"
 USER, PASSWORD = "demo", "demo-password"

@@ -1,0 +1,1 @@
+"""Tools that drive both programs: make run's demo and the man pages (not installed)."""
