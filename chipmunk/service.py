@@ -79,21 +79,30 @@ class Service:
         """Load and apply a new configuration, or keep the old one and say why.
 
         ``apply`` returns a summary for the log line ("3 users").  True when
-        the new configuration is in use.
+        the new configuration is in use.  READY=1 follows whatever happens:
+        an ``apply`` that fails (a bug) refuses the reload, logged with its
+        traceback, and the previous configuration goes on serving, instead
+        of leaving systemd waiting in "reloading" and the process dead.
         """
         self.notifier.reloading()
+        accepted = False
         try:
             settings = load()
+            log_warnings(settings.warnings)
+            summary = apply(settings)
         except ConfigError as error:
             log_event(log, Event.RELOAD_FAILED, "reload refused, still running the "
                       f"previous configuration: {error}", level=logging.ERROR)
-            accepted = False
+        except Exception as error:
+            log.exception("reload failed while applying the new configuration")
+            log_event(log, Event.RELOAD_FAILED, "reload refused, still running the "
+                      f"previous configuration: {type(error).__name__}: {error}",
+                      level=logging.ERROR)
         else:
-            log_warnings(settings.warnings)
-            summary = apply(settings)
             log_event(log, Event.RELOADED, f"reloaded {settings.path}: {summary}")
             accepted = True
-        self.ready()
+        finally:
+            self.ready()
         return accepted
 
     def stopping(self, status: str) -> None:

@@ -12,8 +12,13 @@ import pytest
 from chipmunk.server.auth import Authenticator, Verdict, parse_basic
 from chipmunk.server.lockout import LockoutTable, LoginLockout
 from chipmunk.server.logincache import LoginCache
-from chipmunk.server.passwords import DUMMY_HASH, PasswordHash, hash_password, parse_hash
-from chipmunk.server.settings import UserCredential
+from chipmunk.server.passwords import (
+    DUMMY_HASH,
+    PasswordHash,
+    UserCredential,
+    hash_password,
+    parse_hash,
+)
 from helpers import WAIT, basic, wait_until
 
 

@@ -11,8 +11,7 @@ import pytest
 
 from chipmunk.server.auth import Authenticator
 from chipmunk.server.budget import HashBudget, HashBudgetExhausted, WaitingRoom
-from chipmunk.server.passwords import hash_password, parse_hash
-from chipmunk.server.settings import UserCredential
+from chipmunk.server.passwords import UserCredential, hash_password, parse_hash
 from helpers import WAIT, basic, wait_until
 from test_app import Client, Clock, make_app
 from test_auth import HeldHash, user

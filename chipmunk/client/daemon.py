@@ -15,6 +15,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..cli import ExitCode
 from ..service import Service
@@ -71,6 +72,23 @@ def _human(seconds: float) -> str:
     if seconds >= 120:
         return f"{seconds / 60:.0f} min"
     return f"{seconds:.0f} s"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A configuration loaded and its updater built: what a reload's load()
+    hands its apply()."""
+
+    settings: ClientSettings
+    updater: Updater
+
+    @property
+    def path(self) -> str:
+        return self.settings.path
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.settings.warnings
 
 
 class ClientDaemon:
@@ -135,23 +153,31 @@ class ClientDaemon:
             self.watch = None
 
     def _wait(self, service: Service, delay: float) -> Request | None:
-        """Wait ``delay`` seconds, acting on signals and network events;
-        TERMINATE, RELOAD or a relevant network change ends it."""
+        """Wait ``delay`` seconds, acting on every request as it comes: signals
+        and network events.  A relevant network change shortens the wait to
+        ``debounce`` (the rest of its burst is read meanwhile), then one check
+        runs; TERMINATE and RELOAD end the wait at once."""
         self.reason = "interval"
         deadline = time.monotonic() + delay
+        settling = False
         while (request := service.wait(deadline - time.monotonic())) is not None:
-            if request is Request.READABLE:
-                events = self.watch.relevant_events() if self.watch else []
-                if events:
-                    return self._settle(service, events)
-            elif request is Request.REOPEN_LOGS:
-                self.logfile.reopen()
-                log.info("reopened the log file")
-            elif request is Request.RELOAD:
+            if request is Request.TERMINATE:
+                return request
+            if request is Request.RELOAD:
                 self._reload(service)
                 return request  # check at once with the new configuration
-            elif request is Request.TERMINATE:
-                return request
+            if request is Request.REOPEN_LOGS:
+                self.logfile.reopen()
+                log.info("reopened the log file")
+            elif request is Request.READABLE and self.watch is not None:
+                events = self.watch.relevant_events()
+                if events and not settling:
+                    settling = True
+                    log.info("network change: %s; checking in %gs", events[0]
+                             + (f" (and {len(events) - 1} more)" if len(events) > 1 else ""),
+                             self.settings.debounce)
+                    self.reason = f"network change: {events[0]}"
+                    deadline = time.monotonic() + self.settings.debounce
         return None
 
     def _reload(self, service: Service) -> None:
@@ -160,34 +186,14 @@ class ClientDaemon:
         service.reload(self._load, self._apply)
         self._watch_network(service)
 
-    def _settle(self, service: Service, events: list[str]) -> Request | None:
-        """After a relevant event, let a burst pass (``debounce`` seconds,
-        reading what else arrives), then check once; TERMINATE still stops."""
-        log.info("network change: %s; checking in %gs", events[0]
-                 + (f" (and {len(events) - 1} more)" if len(events) > 1 else ""),
-                 self.settings.debounce)
-        self.reason = f"network change: {events[0]}"
-        deadline = time.monotonic() + self.settings.debounce
-        while (request := service.wait(deadline - time.monotonic())) is not None:
-            if request is Request.TERMINATE:
-                return request
-            if request is Request.RELOAD:  # check at once, with the new configuration
-                self._reload(service)
-                return request
-            if request is Request.READABLE and self.watch is not None:
-                self.watch.relevant_events()  # part of the same burst
-            elif request is Request.REOPEN_LOGS:
-                self.logfile.reopen()
-        return None
-
-    def _load(self) -> ClientSettings:
+    def _load(self) -> Loaded:
         settings = load_settings(self.config_path)
-        self._next_updater = Updater(settings)
-        return settings
+        return Loaded(settings, Updater(settings))
 
-    def _apply(self, settings: ClientSettings) -> str:
+    def _apply(self, loaded: Loaded) -> str:
+        settings = loaded.settings
         self.updater.close()
-        self.settings, self.updater = settings, self._next_updater
+        self.settings, self.updater = settings, loaded.updater
         self.backoff.cap = settings.interval
         self.logfile.use(settings.logfile)
         return f"{len(settings.providers)} provider(s)"

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 from .budget import PATIENCE, HashBudget, HashBudgetExhausted, WaitingRoom
 from .logincache import LoginCache
-from .passwords import DUMMY_HASH, PasswordHash
-from .settings import UserCredential
+from .passwords import DUMMY_HASH, PasswordHash, UserCredential
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ import time
 from ..cli import ExitCode, base_parser, print_check, run_command
 from ..logs import log_warnings
 from . import settings as server_settings
+from .checks import load_checked
 from .daemon import serve as serve_forever
 from .passwords import hash_password
 from .publisher import check_publishers
-from .worker import load_checked
 
 log = logging.getLogger(__name__)
 

@@ -109,3 +109,17 @@ def hash_password(password: str, log_n: int = DEFAULT_SCRYPT_LOG_N) -> str:
 DUMMY_HASH = PasswordHash("scrypt", {"ln": DEFAULT_SCRYPT_LOG_N, "r": DEFAULT_SCRYPT_R,
                                      "p": DEFAULT_SCRYPT_P},
                           b"chipmunk-dummy-salt", b"\0" * HASH_BYTES)
+
+
+@dataclass(frozen=True)
+class UserCredential:
+    """A user's password: either a parsed hash or a plain-text secret."""
+
+    hashed: PasswordHash | None
+    plain: bytes | None
+
+    @property
+    def fingerprint(self) -> bytes:
+        """What the login cache keys this credential by (empty: plain text,
+        which is never cached: it costs no hash)."""
+        return self.hashed.fingerprint if self.hashed is not None else b""

@@ -241,20 +241,6 @@ SCHEMA = Schema(BASE_SECTIONS)
 
 
 @dataclass(frozen=True)
-class UserCredential:
-    """A user's password: either a parsed hash or a plain-text secret."""
-
-    hashed: passwords.PasswordHash | None
-    plain: bytes | None
-
-    @property
-    def fingerprint(self) -> bytes:
-        """What the login cache keys this credential by (empty: plain text,
-        which is never cached: it costs no hash)."""
-        return self.hashed.fingerprint if self.hashed is not None else b""
-
-
-@dataclass(frozen=True)
 class ServerSettings:
     path: str
     state_dir: Path
@@ -286,7 +272,7 @@ class ServerSettings:
     timeout: float
     backoff: float
     recheck: float
-    users: dict[str, UserCredential]
+    users: dict[str, passwords.UserCredential]
     #: user -> the hostnames (normalized) that user may update
     hostnames: dict[str, tuple[str, ...]]
     #: publishing provider name -> its converted section
@@ -374,8 +360,8 @@ def _hostnames(loaded: LoadedConfig, users: dict) -> dict[str, tuple[str, ...]]:
     return hostnames
 
 
-def _users(loaded: LoadedConfig, warnings: list[str]) -> dict[str, UserCredential]:
-    users: dict[str, UserCredential] = {}
+def _users(loaded: LoadedConfig, warnings: list[str]) -> dict[str, passwords.UserCredential]:
+    users: dict[str, passwords.UserCredential] = {}
     plain_users = []
     for name, secret in loaded.free_sections["Users"].items():
         if not USERNAME_PATTERN.fullmatch(name) or name.startswith("."):
@@ -386,11 +372,11 @@ def _users(loaded: LoadedConfig, warnings: list[str]) -> dict[str, UserCredentia
             raise ConfigError(loaded.path, "empty password", "Users", name)
         if passwords.is_hashed(secret):
             try:
-                users[name] = UserCredential(passwords.parse_hash(secret), None)
+                users[name] = passwords.UserCredential(passwords.parse_hash(secret), None)
             except ValueError as error:
                 raise ConfigError(loaded.path, str(error), "Users", name) from None
         else:
-            users[name] = UserCredential(None, secret.encode("utf-8"))
+            users[name] = passwords.UserCredential(None, secret.encode("utf-8"))
             plain_users.append(name)
     if plain_users:
         warnings.append(f"{loaded.path}: [Users] {', '.join(plain_users)}: plain-text "

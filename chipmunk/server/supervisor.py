@@ -26,9 +26,10 @@ from ..service import Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
 from . import metrics
+from .checks import load_checked, status_text, summary, warn_about_restart_only
 from .serverwide import ServerWide
 from .settings import ServerSettings
-from .worker import REFUSED, Worker, load_checked, status_text, summary, warn_about_restart_only
+from .worker import REFUSED, Worker
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from ..signals import Request, SignalInbox
 from ..systemd import Notifier
 from . import metrics
 from .app import ChipmunkApp
+from .checks import status_text, summary, warn_about_restart_only
 from .hosting import HTTPService, TLSAdapter, tls_adapter
-from .publisher import check_publishers
 from .runtime import Runtime
 from .serverwide import ServerWide
 from .settings import ServerSettings, load_settings
@@ -34,18 +34,6 @@ REFUSED = "refused"
 #: seconds between moving this process's counts into the shared metrics and
 #: updating its gauges, when metrics are on (a scrape may be this late)
 REFRESH = 1.0
-
-
-def load_checked(path: str, publishers: bool = True) -> ServerSettings:
-    """Settings, checked as far as serving them would: the TLS files load and
-    (``publishers``) the publishing providers build, and are closed again.
-    What ``check`` runs, and the supervisor before its workers start or
-    reload; a single worker builds its providers once, when it starts."""
-    settings = load_settings(path)
-    tls_adapter(settings)
-    if publishers:
-        check_publishers(settings)
-    return settings
 
 
 @dataclass(frozen=True)
@@ -64,25 +52,6 @@ class Prepared:
     @property
     def warnings(self) -> tuple[str, ...]:
         return self.settings.warnings
-
-
-def status_text(settings: ServerSettings, addresses: list[str]) -> str:
-    users = len(settings.users)
-    text = f"Serving on {', '.join(addresses)} for {users} user{'s' * (users != 1)}"
-    if settings.workers > 1:
-        text += f" with {settings.workers} workers"
-    return text + (" over TLS" if settings.tls else "")
-
-
-def warn_about_restart_only(previous: ServerSettings, settings: ServerSettings) -> None:
-    """Keys a reload cannot apply to sockets and processes that already exist."""
-    for key in ("listen", "workers", "max_parallel_hashes", "metrics_listen"):
-        if getattr(settings, key) != getattr(previous, key):
-            log.warning("[Server] %s changed; it takes effect on restart", key)
-
-
-def summary(settings: ServerSettings) -> str:
-    return f"{len(settings.users)} users"
 
 
 class Worker:
