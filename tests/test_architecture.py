@@ -137,3 +137,14 @@ def test_every_subpackage_goes_into_the_wheel():
             "chipmunk.providers"} <= packages
     assert all((REPO / package.replace(".", "/") / "__init__.py").exists()
                for package in packages), "a folder of modules without __init__.py"
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in harness modules (helpers, inprocess, hashes,
+    tlsfiles, the fakes) and conftest.py, never in a test module."""
+    modules = sorted((REPO / "tests").glob("test_*.py"))
+    names = {path.stem for path in modules}
+    wrong = [f"{path.name} imports {name}" for path in modules
+             for name in imports_in(path.read_text(), path.stem, prefix="test_")
+             if name in names]
+    assert not wrong, "\n".join(wrong)

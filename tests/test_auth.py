@@ -14,12 +14,13 @@ from chipmunk.server.lockout import LockoutTable, LoginLockout
 from chipmunk.server.logincache import LoginCache
 from chipmunk.server.passwords import (
     DUMMY_HASH,
-    PasswordHash,
     UserCredential,
     hash_password,
     parse_hash,
 )
+from hashes import CountingHash, HeldHash, user
 from helpers import WAIT, basic, wait_until
+from inprocess import Clock
 
 
 def test_scrypt_hash_is_self_describing_and_verifies():
@@ -56,22 +57,6 @@ def test_malformed_hashes_are_refused(text):
 ])
 def test_parse_basic(header, expected):
     assert parse_basic(header) == expected
-
-
-class CountingHash:
-    """A real password hash that counts how often it is derived."""
-
-    def __init__(self, hashed: PasswordHash) -> None:
-        self.hashed, self.derivations = hashed, 0
-        self.fingerprint = hashed.fingerprint
-
-    def verify(self, password: bytes) -> bool:
-        self.derivations += 1
-        return self.hashed.verify(password)
-
-
-def user(authenticator: Authenticator, header: str | None) -> str | None:
-    return authenticator.check(header).user
 
 
 def test_success_is_cached_under_a_keyed_digest_and_failures_are_not():
@@ -129,21 +114,6 @@ def test_the_cache_is_bounded_and_keeps_the_newest():
     assert len(cache) <= 64 and digests[-1] in cache
 
 
-class HeldHash(CountingHash):
-    """Derives only once ``release`` is set, so concurrent checks pile up."""
-
-    def __init__(self, hashed: PasswordHash) -> None:
-        super().__init__(hashed)
-        self.release = threading.Event()
-        #: set once a check is inside verify (holding its hashing slot)
-        self.entered = threading.Event()
-
-    def verify(self, password: bytes) -> bool:
-        self.entered.set()
-        assert self.release.wait(WAIT)
-        return super().verify(password)
-
-
 @pytest.mark.parametrize("password, expected", [("builder", "bob"), ("wrong", None)])
 def test_concurrent_checks_of_one_credential_cost_one_hash(password, expected):
     bob = HeldHash(parse_hash(hash_password("builder")))
@@ -177,14 +147,6 @@ def test_unknown_user_costs_one_hash_like_a_wrong_password():
     reference = parse_hash(hash_password("x"))
     assert (DUMMY_HASH.algorithm, DUMMY_HASH.params) == (reference.algorithm,
                                                          reference.params)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_lockout_episode_with_an_injected_clock():

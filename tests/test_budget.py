@@ -12,9 +12,9 @@ import pytest
 from chipmunk.server.auth import Authenticator
 from chipmunk.server.budget import HashBudget, HashBudgetExhausted, WaitingRoom
 from chipmunk.server.passwords import UserCredential, hash_password, parse_hash
+from hashes import HeldHash, user
 from helpers import WAIT, basic, wait_until
-from test_app import Client, Clock, make_app
-from test_auth import HeldHash, user
+from inprocess import Client, Clock, make_app
 
 
 def hold_in_child(budget: HashBudget) -> tuple[int, int]:

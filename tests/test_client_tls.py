@@ -1,9 +1,8 @@
 """The client against chipmunk-server over HTTPS: verification and its choices."""
 from __future__ import annotations
 
-from test_server_security import tls_files
-
 from helpers import client_config, run_client, server_config
+from tlsfiles import tls_files
 
 
 def https_server(tmp_path, start_server):

@@ -21,9 +21,9 @@ from chipmunk.errors import (
 from chipmunk.providers import Record
 from chipmunk.providers.contract import ContractSubject, ProviderContract, make_provider
 from fake_cloudflare import FakeCloudflare
+from fake_dyndns2 import FakeDynDNS2
 from fake_linode import FakeLinode
 from pdns import PowerDNS
-from test_dyndns2 import FakeDynDNS2
 
 
 def closed_port() -> int:

@@ -14,8 +14,8 @@ import pytest
 
 from browser import Browser
 from helpers import WAIT, basic, server_config
+from inprocess import Client, make_app
 from localhttp import QuietHandler
-from test_app import Client, make_app
 
 HOSTNAMES = "[Hostnames]\nalice = home.example.org\n"
 #: the attack's address would be published, were the request not cross-site

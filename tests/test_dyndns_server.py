@@ -17,7 +17,7 @@ from chipmunk.server.settings import load_text
 from fake_cloudflare import FakeCloudflare
 from fake_linode import FakeLinode
 from helpers import basic
-from test_app import Client, make_app
+from inprocess import Client, make_app
 
 HOSTNAMES = "[Hostnames]\nalice = home.example.org, nas.example.org\nbob = bob.example.org\n"
 USERS = "alice = wonderland\nbob = builder\n"

@@ -11,17 +11,10 @@ import socket
 import pytest
 
 from chipmunk.server.gate import MAX_LOOKS, RequestGate
+from inprocess import Clock
 
 HEADER_TIMEOUT, BODY_TIMEOUT = 10.0, 20.0
 GET = b"GET /ip HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Conn:

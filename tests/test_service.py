@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from chipmunk.config import ConfigError
 from chipmunk.service import Service
 from chipmunk.signals import Request
+from inprocess import Clock
 
 
 class Inbox:
@@ -21,14 +22,6 @@ class Inbox:
             return self.requests.pop(0)
         self.clock.now += timeout or 0
         return None
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Notifier:

@@ -11,7 +11,7 @@ import pytest
 
 from chipmunk.server import statuspage
 from helpers import WAIT, basic, server_config
-from test_app import Client, make_app
+from inprocess import Client, make_app
 
 USERS = "alice = wonderland\nbob = builder\n"
 HOSTNAMES = "[Hostnames]\nalice = home.example.org, nas.example.org\nbob = bob.example.org\n"
