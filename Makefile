@@ -35,7 +35,7 @@ PYPI_PACKAGES := cheroot requests systemd-python dnspython dns-lexicon prometheu
 LINT_PACKAGES := ruff mypy types-requests
 
 .PHONY: test lint test-debian test-pypi e2e run bench deb apt-runtime apt-test apt-bench apt-deb \
-        venv clean
+        venv dev clean
 
 # apt-get only when something is missing, so a prepared machine needs no network.
 # Services in the test set (named, pdns, ddclient, inadyn) must not start
@@ -88,6 +88,13 @@ $(VENV)/.installed: pyproject.toml | apt-test
 	$(PYTHON_VENV) -m pip list --format=freeze | grep -iE '^(cheroot|requests|systemd-python|dnspython|dns-lexicon|prometheus.client)=' > $@
 
 venv: $(VENV)/.installed
+
+# Both commands from this checkout, in .venv: .venv/bin/chipmunk-server and
+# .venv/bin/chipmunk-client (an editable install: edits take effect at once).
+# Without it: PYTHONPATH=. python3 -m chipmunk.server (or chipmunk.client).
+dev: venv
+	$(PYTHON_VENV) -m pip install -q --no-deps --editable .
+	@echo "ready: $(VENV)/bin/chipmunk-server --help, $(VENV)/bin/chipmunk-client --help"
 
 test: lint test-debian test-pypi e2e
 

@@ -256,6 +256,8 @@ class Schema:
             return _value(parser, path, section.name, option)
         inline = parser.get(section.name, option.key, fallback=None)
         file_name = parser.get(section.name, f"{option.key}_file", fallback=None)
+        if inline is not None and not inline.strip():
+            inline = None  # the sample's empty "password =": a _file or credential may fill it
         if inline is not None and file_name is not None:
             raise ConfigError(path, f"give {option.key} or {option.key}_file, not both",
                               section.name, option.key)
@@ -276,7 +278,8 @@ class Schema:
     def render_sample(self, title: str) -> str:
         """The commented sample config: every key, its help and its default."""
         lines = [f"# {title}", "#",
-                 "# Every key is shown commented out with its default value.", ""]
+                 "# Every key is shown commented out with its default value, except",
+                 "# the ones marked REQUIRED: fill those in.", ""]
         for section in self.sections.values():
             lines.append(f"[{section.name}]")
             lines.extend(_comment(section.help))
@@ -285,7 +288,12 @@ class Schema:
                     continue
                 lines.append("")
                 lines.extend(_comment(option.help))
-                lines.append(f"#{option.key} = {option.shown_default}".rstrip())
+                if option.default is None and option.default_factory is None:
+                    alternative = f", or {option.key}_file" if option.secret else ""
+                    lines.append(f"# REQUIRED: fill in {option.key}{alternative}.")
+                    lines.append(f"{option.key} =")
+                else:
+                    lines.append(f"#{option.key} = {option.shown_default}".rstrip())
                 if option.secret:
                     lines.append(f"#{option.key}_file =")
             if section.example:

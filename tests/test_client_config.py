@@ -166,7 +166,7 @@ def test_shipped_sample_is_the_rendered_schema():
 
 
 def test_sample_shows_every_key(tmp_path):
-    keys = set(re.findall(r"(?m)^#(\w+) =", SAMPLE.read_text()))
+    keys = set(re.findall(r"(?m)^#?(\w+) =", SAMPLE.read_text()))  # required: uncommented
     options = [option for option in client_settings.build_schema().options if option.in_use]
     secrets = {f"{option.key}_file" for option in options if option.secret}
     assert keys == {option.key for option in options} | secrets
@@ -215,3 +215,19 @@ def test_the_readme_table_lists_each_built_in_provider_with_its_keys():
         listed = {re.match(r"`(\w+)`", item).group(1) for item in keys.split(", ")}
         options = {option.key for option in provider_class(name).section_options()}
         assert listed == options - {"record_types"}, name
+
+
+@pytest.mark.parametrize("secret", ["password = secret", "password_file"])
+def test_the_shipped_sample_passes_check_once_its_required_values_are_filled(tmp_path,
+                                                                             secret):
+    text = SAMPLE.read_text()
+    assert run_client(write(tmp_path, text), "check").returncode == 78, "nothing filled in"
+    text = text.replace("\nusername =\n", "\nusername = alice\n").replace(
+        "\nendpoint =\n", "\nendpoint = https://chipmunk.example.org\n")
+    if secret == "password_file":
+        (tmp_path / "password").write_text("secret\n")
+        text = text.replace("\n#password_file =\n", f"\npassword_file = {tmp_path}/password\n")
+    else:
+        text = text.replace("\npassword =\n", "\npassword = secret\n")
+    result = run_client(write(tmp_path, text), "check")
+    assert result.returncode == 0, result.stderr

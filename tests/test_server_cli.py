@@ -5,6 +5,8 @@ import configparser
 import subprocess
 import sys
 
+import pytest
+
 from chipmunk.server.passwords import parse_hash
 from helpers import WAIT, basic, child_env, server_config
 
@@ -58,7 +60,7 @@ def test_help_explains_commands_and_api():
     result = run("--help")
     assert result.returncode == 0
     for words in ("hash-password", "sample-config", "GET /get/ip.json", "--config PATH",
-                  "/etc/chipmunk/server.ini", "78 bad config"):
+                  "/etc/chipmunk/server.ini", "65 an empty password", "78 bad config"):
         assert words in result.stdout
 
 
@@ -79,3 +81,10 @@ def test_a_hand_run_server_makes_its_missing_state_directory(tmp_path, start_ser
     status, _, body = server.request("GET", "/set", {"Authorization": basic("alice",
                                                                             "wonderland")})
     assert status == 200 and (state / "alice.cm").read_text() == "127.0.0.1\n"
+
+
+@pytest.mark.parametrize("program", ["server", "client"])
+def test_both_programs_run_from_a_checkout_with_python_m(program):
+    result = subprocess.run([sys.executable, "-m", f"chipmunk.{program}", "--version"],
+                            capture_output=True, text=True, timeout=WAIT, env=child_env())
+    assert result.returncode == 0 and result.stdout.startswith(f"chipmunk-{program} ")

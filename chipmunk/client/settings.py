@@ -80,7 +80,7 @@ BASE_SECTIONS = (
             "chipmunk-clientd.service for the daemon")),
         Option("state_dir", to_optional_path, help=(
             "Where the last address and each record's last update are kept.\n"
-            "Default: $STATE_DIRECTORY when systemd sets it, else this."),
+            "Under systemd (StateDirectory=) the default is $STATE_DIRECTORY."),
             default_factory=default_state_dir, default_text=DEFAULT_STATE_DIR),
         Option("ipv6_source", to_ipv6_source, "server", help=(
             "Where this machine's IPv6 address comes from: server (the answer of\n"

@@ -44,7 +44,8 @@ API (HTTP Basic auth on every request):
 metrics: [Server] metrics_listen serves Prometheus' /metrics apart, without
 a password.
 
-exit status: 0 ok, 69 cannot listen, 70 internal error, 78 bad config
+exit status: 0 ok, 65 an empty password to hash, 69 cannot listen, 70 internal
+error, 78 bad config
 """
 
 

@@ -118,8 +118,9 @@ BASE_SECTIONS = [
     Section("Paths", (
         Option("client_update_dir", to_optional_path, help=(
             "Directory where /set stores <username>.cm files and touches 'updated'.\n"
-            "The user running the server must be able to write there.  Default:\n"
-            "$STATE_DIRECTORY when systemd sets it (StateDirectory=), else this."),
+            "The user running the server must be able to write there; it is made\n"
+            "(0750) when missing.  Under systemd (StateDirectory=) the default is\n"
+            "$STATE_DIRECTORY."),
             default_factory=default_state_dir, default_text=DEFAULT_STATE_DIR,
             attribute="state_dir"),
     )),
