@@ -24,3 +24,9 @@ def test_make_run_shows_the_main_job():
     assert "200 good 192.0.2.7,2001:db8::7" in out and "200 nochg 192.0.2.7,2001:db8::7" in out
     assert "router.example.lan IPv6: 2001:db8::7" in out, "the status page"
     assert "chipmunk-server stopped with exit status 0" in out
+    # it reads top to bottom: a step's heading, what the server logged for it, its answer
+    wrong = out.index("== GET /get/ip as demo:wrong")
+    assert wrong < out.index("server | info: failed login from 127.0.0.1") < \
+        out.index("answer | 401 ", wrong)
+    assert "client | info: public address is now 127.0.0.1" in out
+    assert "client | (nothing printed: the address did not change" in out

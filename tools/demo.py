@@ -8,14 +8,20 @@ the hosts file and the client's status.  Then it reports an address by
 dyndns2, as a router would (``good``, then ``nochg``), shows where the
 server kept it and the user's status page.  Everything is stopped and
 removed at the end.
+
+It reads top to bottom: each step's heading comes first, then what the
+server logged while answering it (``server |``), then the answer; the
+client's own lines are marked ``client |``.
 """
 from __future__ import annotations
 
 import base64
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +32,28 @@ from chipmunk.server.passwords import hash_password
 ADDRESS = "127.0.0.1:8080"
 USER, PASSWORD = "demo", "demo-password"
 ROUTER_NAME = "router.example.lan"
+
+
+class ServerLog:
+    """The server's log lines, read from its stderr as they come, shown under
+    the step that caused them."""
+
+    def __init__(self, server: subprocess.Popen) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, args=(server,), daemon=True)
+        self.reader.start()
+
+    def _read(self, server: subprocess.Popen) -> None:
+        for line in server.stderr:
+            self.lines.put(line.rstrip("\n"))
+
+    def show(self, settle: float = 0.2) -> None:
+        """Print what the server logged, once it has been quiet for ``settle``."""
+        while True:
+            try:
+                print(f"   server | {self.lines.get(timeout=settle)}")
+            except queue.Empty:
+                return
 
 
 def request(path: str, method: str = "GET", password: str = PASSWORD) -> str:
@@ -53,12 +81,26 @@ def wait_until_serving(server: subprocess.Popen, timeout: float = 15) -> None:
     raise SystemExit(f"chipmunk-server did not answer on {ADDRESS} within {timeout}s")
 
 
-def client(config: Path, *args: str) -> int:
+def client(config: Path, log: ServerLog, *args: str, quiet: str = "") -> int:
+    """Run ``chipmunk-client ARGS``; ``quiet``: what it means when it says nothing."""
     print(f"== chipmunk-client {' '.join(args)}", flush=True)
     done = subprocess.run([sys.executable, "-m", "chipmunk.client.cli", "--config",
-                           str(config), *args], timeout=60)
+                           str(config), *args], timeout=60, capture_output=True, text=True)
+    log.show()
+    said = (done.stderr + done.stdout).splitlines()
+    for line in said:
+        print(f"   client | {line}")
+    if not said and quiet:
+        print(f"   client | (nothing printed: {quiet})")
     print(f"   (exit status {done.returncode})")
     return done.returncode
+
+
+def step(log: ServerLog, heading: str, answer: str) -> None:
+    """A request's heading, what the server logged for it, then its answer."""
+    print(f"== {heading}")
+    log.show()
+    print(f"   answer | {answer}")
 
 
 def write_configs(temp: Path) -> tuple[Path, Path, Path, Path]:
@@ -86,29 +128,39 @@ def main() -> int:
         server_config, client_config, server_state, hosts = write_configs(Path(temp_name))
         print(f"== {server_config}\n{server_config.read_text()}")
         server = subprocess.Popen([sys.executable, "-m", "chipmunk.server.cli",
-                                   "--config", str(server_config)])
+                                   "--config", str(server_config)],
+                                  stderr=subprocess.PIPE, text=True)
+        log = ServerLog(server)
         try:
             wait_until_serving(server)
+            print("== chipmunk-server started")
+            log.show()
             for method, path, password in [
                     ("GET", "/get/ip", PASSWORD), ("GET", "/get/ip.json", PASSWORD),
                     ("GET", "/ip", PASSWORD), ("GET", "/get/ip", "wrong")]:
-                print(f"== {method} {path} as {USER}:{password}\n"
-                      f"{request(path, method, password)}")
+                answer = request(path, method, password)
+                step(log, f"{method} {path} as {USER}:{password}", answer)
             print(f"== {client_config}\n{client_config.read_text()}")
-            codes = [client(client_config, "once"), client(client_config, "once"),
-                     client(client_config, "status")]
+            codes = [client(client_config, log, "once"),
+                     client(client_config, log, "once", quiet=(
+                         "the address did not change, so no provider was called")),
+                     client(client_config, log, "status")]
             cm_file = server_state / f"{USER}.cm"
             print(f"== server side {cm_file}: {cm_file.read_text()!r}")
             print(f"== client side {hosts}:\n{hosts.read_text()}", end="")
             update = f"/nic/update?hostname={ROUTER_NAME}&myip=192.0.2.7,2001:db8::7"
             for _ in range(2):
-                print(f"== a router's dyndns2 update: GET {update}\n{request(update)}")
+                answer = request(update)
+                step(log, f"a router's dyndns2 update: GET {update}", answer)
             kept = server_state / "hostnames" / ROUTER_NAME
             print(f"== kept by the server (no [Publish]): {kept}\n{kept.read_text()}", end="")
-            print(f"== GET / (the status page, as text)\n{request('/')}")
+            page = request("/").replace("\n", "\n" + " " * 12)
+            step(log, "GET / (the status page, as text)", page)
         finally:
             server.send_signal(signal.SIGTERM)
             code = server.wait(timeout=15)
+            log.reader.join(timeout=5)
+            log.show(settle=0.05)
         print(f"== chipmunk-server stopped with exit status {code}")
         return max([code, *codes])
 
