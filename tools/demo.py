@@ -44,6 +44,7 @@ class ServerLog:
         self.reader.start()
 
     def _read(self, server: subprocess.Popen) -> None:
+        assert server.stderr is not None  # started with stderr=PIPE
         for line in server.stderr:
             self.lines.put(line.rstrip("\n"))
 
