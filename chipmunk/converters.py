@@ -9,7 +9,9 @@ that kind reads and fails the same way.
 from __future__ import annotations
 
 import configparser
+import functools
 import ipaddress
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -149,3 +151,29 @@ def ip_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 to_networks = list_of(ip_network, "addresses or networks", allow_empty=True)
 to_optional_path = optional(to_path)
+
+
+MAX_HOSTNAME = 253
+LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+
+@functools.lru_cache(maxsize=4096)
+def normalize_hostname(text: str) -> str | None:
+    """``Home.Example.org.`` -> ``home.example.org``; None when it is not a
+    fully qualified host name (letters, digits, - and _; two labels at least)."""
+    name = text.strip().rstrip(".").lower()
+    labels = name.split(".")
+    if len(name) > MAX_HOSTNAME or len(labels) < 2 or labels[-1].isdigit():
+        return None
+    return name if all(LABEL.fullmatch(label) for label in labels) else None
+
+
+def to_hostname(text: str) -> str:
+    name = normalize_hostname(text)
+    if name is None:
+        raise ValueError(f"{text.strip()!r} is not a fully qualified host name "
+                         "(e.g. home.example.org)")
+    return name
+
+
+to_hostnames = list_of(to_hostname, "host names, e.g. home.example.org, nas.example.org")

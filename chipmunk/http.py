@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import requests
 
 from . import __version__
-from .errors import CredentialsRefused, TemporaryError, UntrustedPeer
+from .errors import CredentialsRefused, TemporaryError, UntrustedPeer, UpdateError
 
 USER_AGENT = f"chipmunk/{__version__} (dynamic DNS client)"
 DetailFn = Callable[[requests.Response], str]
@@ -39,6 +39,23 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
+
+
+def status_error(status: int, retry_after: str | None, service: str, text: str,
+                 host: str = "") -> UpdateError | None:
+    """The one table of what an HTTP status means for an update: 429 and
+    5xx are temporary (429 with its Retry-After), 401 and 403 refuse the
+    credentials; None: the caller reads the answer (2xx, 404, 400...)."""
+    if status == 429:
+        wait = retry_after_seconds(retry_after)
+        return TemporaryError(f"{service}: rate limited (429){_wait_text(wait)}: {text}",
+                              retry_after=wait)
+    if status >= 500:
+        return TemporaryError(f"{service}: {host + ' ' if host else ''}answered {status}: "
+                              f"{text}")
+    if status in (401, 403):
+        return CredentialsRefused(f"{service}: credentials refused ({status}): {text}")
+    return None
 
 
 class HTTPClient:
@@ -75,16 +92,10 @@ class HTTPClient:
         except requests.RequestException as error:
             raise TemporaryError(f"{service}: cannot reach {host}: {_reason(error)}") \
                 from None
-        if response.status_code == 429:
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
-            raise TemporaryError(f"{service}: rate limited (429){_wait_text(wait)}: "
-                                 f"{detail(response)}", retry_after=wait)
-        if response.status_code >= 500:
-            raise TemporaryError(f"{service}: {host} answered {response.status_code}: "
-                                 f"{detail(response)}")
-        if response.status_code in (401, 403):
-            raise CredentialsRefused(f"{service}: credentials refused "
-                                     f"({response.status_code}): {detail(response)}")
+        refused = status_error(response.status_code, response.headers.get("Retry-After"),
+                               service, detail(response), host)
+        if refused is not None:
+            raise refused
         return response
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 
 from systemd import daemon, journal
 
@@ -74,6 +75,12 @@ def inherited_sockets() -> list[socket.socket]:
     for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
         os.environ.pop(name, None)
     return [socket.socket(fileno=fd) for fd in fds]
+
+
+def state_directory(default: str) -> Path:
+    """Where a service keeps its state: the first directory systemd made for
+    it (StateDirectory=, in $STATE_DIRECTORY), else ``default``."""
+    return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or default)
 
 
 def stderr_is_journal() -> bool:

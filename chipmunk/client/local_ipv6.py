@@ -24,7 +24,9 @@ IFA_F_DADFAILED = 0x08
 IFA_F_DEPRECATED = 0x20
 IFA_F_TENTATIVE = 0x40
 IFA_F_PERMANENT = 0x80
-UNUSABLE = IFA_F_TEMPORARY | IFA_F_DADFAILED | IFA_F_DEPRECATED | IFA_F_TENTATIVE
+#: an address with any of these flags is never published (netwatch ignores
+#: its events for the same reason)
+NOT_PUBLISHED = IFA_F_TEMPORARY | IFA_F_DADFAILED | IFA_F_DEPRECATED | IFA_F_TENTATIVE
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def stable_ipv6(interface: str, source: Path = IF_INET6) -> ipaddress.IPv6Addres
     if not mine:
         raise LookupError(f"interface {interface} has no IPv6 address")
     usable = [entry for entry in mine if entry.scope == SCOPE_GLOBAL
-              and not entry.flags & UNUSABLE]
+              and not entry.flags & NOT_PUBLISHED]
     if not usable:
         raise LookupError(f"interface {interface} has no global, non-temporary, "
                           "non-deprecated IPv6 address")

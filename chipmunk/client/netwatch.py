@@ -32,6 +32,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .local_ipv6 import NOT_PUBLISHED  # the same addresses never count
+
 log = logging.getLogger(__name__)
 
 # rtnetlink groups and message types (linux/rtnetlink.h)
@@ -56,10 +58,6 @@ RT_TABLE_MAIN = 254
 RTN_UNICAST = 1
 RT_SCOPE_UNIVERSE = 0
 IFF_RUNNING = 0x40
-IFA_F_TEMPORARY, IFA_F_DADFAILED = 0x01, 0x08
-IFA_F_DEPRECATED, IFA_F_TENTATIVE = 0x20, 0x40
-#: an address with one of these is not (yet, or ever) one to publish
-NOT_PUBLISHED = IFA_F_TEMPORARY | IFA_F_DADFAILED | IFA_F_DEPRECATED | IFA_F_TENTATIVE
 RECEIVE_BUFFER = 1 << 20
 
 

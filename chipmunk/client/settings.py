@@ -29,6 +29,7 @@ from ..converters import (
     url,
 )
 from ..providers import BUILTIN, is_known, provider_schema, to_provider_names
+from ..systemd import state_directory
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/client.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk-client"
@@ -36,7 +37,7 @@ MIN_SENSIBLE_INTERVAL = 30.0
 
 
 def default_state_dir() -> Path:
-    return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or DEFAULT_STATE_DIR)
+    return state_directory(DEFAULT_STATE_DIR)
 
 
 def to_method(text: str) -> str:

@@ -26,7 +26,6 @@ from ..converters import bounded_duration, list_of, optional, to_text
 from ..errors import Misconfigured, RefusedByService, TemporaryError
 from .base import Current, DNSProvider, Record
 
-EX_TEMPFAIL = 75
 STDERR_SHOWN = 300
 
 
@@ -82,7 +81,7 @@ class CommandProvider(DNSProvider):
         if process.returncode == 0:
             return
         what = f"command: {argv[0]} exited with {_status(process.returncode)}{said}"
-        if process.returncode == EX_TEMPFAIL:
+        if process.returncode == os.EX_TEMPFAIL:
             raise TemporaryError(what)
         raise RefusedByService(what)
 

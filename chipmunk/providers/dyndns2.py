@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import Option
-from ..converters import list_of, to_nonempty_text, url
+from ..converters import to_hostnames, to_nonempty_text, url
 from ..errors import CredentialsRefused, Misconfigured, RefusedByService, TemporaryError
 from ..http import HTTPClient, short_body
 from .base import Current, DNSProvider, Record
@@ -31,14 +31,6 @@ STOP = {
 }
 
 
-def fqdn(name: str) -> str:
-    if "." not in name:
-        raise ValueError(f"{name!r}: expected fully qualified host names, "
-                         "e.g. home.example.org")
-    return name
-
-
-to_hostnames = list_of(fqdn, "fully qualified host names, e.g. home.example.org")
 to_base_url = url(example="https://dynupdate.no-ip.com")
 
 

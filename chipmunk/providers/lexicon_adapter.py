@@ -10,7 +10,8 @@ credential and is never shown.
 
 Works with Debian 12's lexicon 3.11 (``lexicon.providers.NAME``,
 ``provider_parser()``) and PyPI's 3.2x (``lexicon._private.providers.NAME``,
-``Provider.configure_parser()``).  What we guarantee on top of lexicon:
+``Provider.configure_parser()``); which DNS APIs there are, lexicon's own
+discovery says (``find_providers()``).  What we guarantee on top of lexicon:
 
 - The lexicon provider is built with the configured zone, never through
   lexicon's ``Client``, which runs tldextract: without a cached public
@@ -41,7 +42,6 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -53,7 +53,7 @@ from ..errors import (
     TemporaryError,
     UpdateError,
 )
-from ..http import retry_after_seconds
+from ..http import status_error
 from .base import Current, DNSProvider, Record
 
 #: lexicon modules that are not a DNS API to configure: ``auto`` finds the
@@ -71,27 +71,25 @@ def installed() -> bool:
 
 
 @functools.cache
-def _layout() -> tuple[str, Path] | None:
-    """(module prefix, directory) of the installed lexicon's providers."""
-    spec = importlib.util.find_spec("lexicon")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    root = Path(list(spec.submodule_search_locations)[0])
-    for prefix, directory in (("lexicon._private.providers", root / "_private" / "providers"),
-                              ("lexicon.providers", root / "providers")):
-        if (directory / "base.py").exists() or (directory / "powerdns.py").exists():
-            return prefix, directory
+def _discovery() -> ModuleType | None:
+    """lexicon's own provider discovery: ``lexicon.discovery`` (3.11, Debian
+    12) or ``lexicon._private.discovery`` (3.2x); None without lexicon."""
+    for name in ("lexicon.discovery", "lexicon._private.discovery"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
     return None
 
 
 @functools.cache
 def provider_names() -> tuple[str, ...]:
-    """The DNS APIs the installed lexicon knows (without importing lexicon)."""
-    layout = _layout()
-    if layout is None:
+    """The DNS APIs the installed lexicon knows, as lexicon finds them (asked
+    only for a name that is no built-in provider, once per process)."""
+    discovery = _discovery()
+    if discovery is None:
         return ()
-    return tuple(sorted(path.stem for path in layout[1].glob("*.py")
-                        if path.stem not in NOT_PROVIDERS))
+    return tuple(sorted(set(discovery.find_providers()) - NOT_PROVIDERS))
 
 
 def version() -> str | None:
@@ -109,11 +107,14 @@ def has_provider(name: str) -> bool:
 
 
 def load_module(name: str) -> ModuleType:
-    layout = _layout()
-    if layout is None or name not in provider_names():
+    discovery = _discovery()
+    if discovery is None or name not in provider_names():
         raise LookupError(f"dns-lexicon does not know {name!r}"
                           + ("" if installed() else f" (it is not installed: {INSTALL_HINT})"))
-    module = importlib.import_module(f"{layout[0]}.{name}")
+    if hasattr(discovery, "load_provider_module"):  # 3.2x
+        module = discovery.load_provider_module(name)
+    else:
+        module = importlib.import_module(f"lexicon.providers.{name}")
     _keep_tldextract_offline()
     return module
 
@@ -261,13 +262,10 @@ class LexiconProvider(DNSProvider):
         status = getattr(response, "status_code", 0)
         text = " ".join((getattr(response, "text", "") or "").split())[:200]
         message = f"{self.name}: {what}: HTTP {status}: {text}"
-        if status in (401, 403):
-            return CredentialsRefused(message)
-        if status == 429:
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
-            return TemporaryError(message, retry_after=wait)
-        if status >= 500:
-            return TemporaryError(message)
+        error = status_error(status, getattr(response, "headers", {}).get("Retry-After"),
+                             f"{self.name}: {what}", f"HTTP {status}: {text}")
+        if error is not None:  # the one table, shared with every HTTP provider
+            return error
         if status in (404, 422) and not self._authenticated:
             return Misconfigured(f"{self.name}: the service has no zone "
                                  f"{self.values['zone']!r} ([{self.name}] zone): "

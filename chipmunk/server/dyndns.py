@@ -24,8 +24,8 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from ..converters import normalize_hostname
 from . import metrics
-from .hostnames import normalize_hostname
 from .publisher import Published
 
 if TYPE_CHECKING:

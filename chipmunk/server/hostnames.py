@@ -22,46 +22,20 @@ same way as for DNS: by reading first.
 """
 from __future__ import annotations
 
-import functools
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomicfile import directory_lock, touch, write_atomic
-from ..converters import list_of
+from ..converters import normalize_hostname
 from ..errors import Misconfigured
 from ..providers import Current, DNSProvider, Record
 from .addressbook import UPDATED_FLAG
 
-MAX_HOSTNAME = 253
-LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 STORE_DIRECTORY = "hostnames"
 CHANGES_DIRECTORY = "changes"
 KNOWN_DIRECTORY = "known"
-
-
-@functools.lru_cache(maxsize=4096)
-def normalize_hostname(text: str) -> str | None:
-    """``Home.Example.org.`` -> ``home.example.org``; None when it is not a
-    fully qualified host name (letters, digits, - and _; two labels at least)."""
-    name = text.strip().rstrip(".").lower()
-    labels = name.split(".")
-    if len(name) > MAX_HOSTNAME or len(labels) < 2 or labels[-1].isdigit():
-        return None
-    return name if all(LABEL.fullmatch(label) for label in labels) else None
-
-
-def to_hostname(text: str) -> str:
-    name = normalize_hostname(text)
-    if name is None:
-        raise ValueError(f"{text.strip()!r} is not a fully qualified host name "
-                         "(e.g. home.example.org)")
-    return name
-
-
-to_hostnames = list_of(to_hostname, "host names, e.g. home.example.org, nas.example.org")
 
 
 class HostnameFiles:

@@ -32,16 +32,17 @@ from ..converters import (
     list_of,
     optional,
     to_bool,
+    to_hostnames,
     to_networks,
     to_nonempty_text,
     to_optional_path,
     url,
 )
 from ..providers import is_known, provider_schema, to_provider_names
+from ..systemd import state_directory
 from . import passwords
 from .addressbook import state_dir_problem
 from .forwarded import to_proxy_header
-from .hostnames import to_hostnames
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/server.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk"
@@ -111,7 +112,7 @@ def to_workers(text: str) -> int:
 
 
 def default_state_dir() -> Path:
-    return Path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or DEFAULT_STATE_DIR)
+    return state_directory(DEFAULT_STATE_DIR)
 
 
 BASE_SECTIONS = [
