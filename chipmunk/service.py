@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from .config import ConfigError
@@ -39,6 +40,22 @@ class Settings(Protocol):
 
 
 SettingsT = TypeVar("SettingsT", bound=Settings)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A configuration loaded and what serving it needs built: what a
+    reload's load() hands its apply() (each daemon adds its own parts)."""
+
+    settings: Settings
+
+    @property
+    def path(self) -> str:
+        return self.settings.path
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.settings.warnings
 
 
 class Service:

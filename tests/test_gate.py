@@ -138,13 +138,20 @@ def test_the_body_deadline_starts_when_the_head_is_whole(gate):
     assert conn.closed and answer(conn).startswith(b"HTTP/1.1 408 ")
 
 
-def test_a_body_goes_on_once_whole(gate):
-    conn = gate.connect(b"POST /set HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
+@pytest.mark.parametrize("first, almost, rest", [
+    # two bytes short of Content-Length
+    (b"POST /set HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345", b"678", b"90"),
+    # the last chunk, but not the empty line after the trailers
+    (b"POST /set HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+     b"0\r\n", b"\r\n"),
+])
+def test_a_body_goes_on_once_whole_and_not_a_byte_before(gate, first, almost, rest):
+    conn = gate.connect(first)
     gate.step()
     assert gate.handed == []
-    gate.send(conn, b"678")
-    assert gate.handed == [], "two bytes short"
-    gate.send(conn, b"90")
+    gate.send(conn, almost)
+    assert gate.handed == []
+    gate.send(conn, rest)
     assert gate.handed == [conn]
 
 
@@ -156,17 +163,6 @@ def test_a_body_goes_on_once_whole(gate):
 ])
 def test_what_cheroot_must_refuse_goes_to_it_at_once(gate, request_bytes):
     conn = gate.connect(request_bytes)
-    assert gate.handed == [conn]
-
-
-def test_a_chunked_body_waits_for_its_last_chunk(gate):
-    head = b"POST /set HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-    conn = gate.connect(head + b"5\r\nhello\r\n")
-    gate.step()
-    assert gate.handed == []
-    gate.send(conn, b"0\r\n")
-    assert gate.handed == [], "the last chunk, but not the empty line after the trailers"
-    gate.send(conn, b"\r\n")
     assert gate.handed == [conn]
 
 

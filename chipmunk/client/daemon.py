@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import service
 from ..cli import ExitCode
 from ..service import Service
 from ..signals import Request, SignalInbox
@@ -75,20 +76,11 @@ def _human(seconds: float) -> str:
 
 
 @dataclass(frozen=True)
-class Loaded:
-    """A configuration loaded and its updater built: what a reload's load()
-    hands its apply()."""
+class Loaded(service.Loaded):
+    """The client's settings and its updater, built once per load."""
 
     settings: ClientSettings
     updater: Updater
-
-    @property
-    def path(self) -> str:
-        return self.settings.path
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        return self.settings.warnings
 
 
 class ClientDaemon:

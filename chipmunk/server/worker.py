@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..cli import ExitCode
 from ..config import ConfigError
-from ..service import Service
+from ..service import Loaded, Service
 from ..signals import Request, SignalInbox
 from ..systemd import Notifier
 from . import metrics
@@ -37,21 +37,12 @@ REFRESH = 1.0
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """A configuration loaded and built, ready to serve: what a reload's
-    load() hands its apply(), built once."""
+class Prepared(Loaded):
+    """The server's settings, its TLS adapter and its runtime, built once per load."""
 
     settings: ServerSettings
     tls: TLSAdapter | None
     runtime: Runtime
-
-    @property
-    def path(self) -> str:
-        return self.settings.path
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        return self.settings.warnings
 
 
 class Worker:
