@@ -13,8 +13,7 @@ import statistics
 import time
 
 from chipmunk.server.auth import Authenticator
-from chipmunk.server.passwords import hash_password, parse_hash
-from chipmunk.server.settings import UserCredential
+from chipmunk.server.passwords import UserCredential, hash_password, parse_hash
 
 ROUNDS = 15  # bounded: about 15 x 4 x 0.1 s
 

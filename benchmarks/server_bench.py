@@ -28,6 +28,8 @@ NGINX = "/usr/sbin/nginx"
 START_TIMEOUT = 15.0
 #: threads per process where a variant sets them (and cheroot alone's)
 THREADS = 2
+#: chipmunk's default threads per worker
+DEFAULT_THREADS = 4
 
 
 def start_chipmunk(directory: Path, port: int, password_line: str, workers: int | str,
@@ -163,8 +165,12 @@ def main() -> int:
                 results[f"{name}, close"] = measure(port, False)
             finally:
                 stop(nginx, signal.SIGQUIT)
-        measure_cheroot_alone(results)
+        measure_cheroot_alone(results, "cheroot alone", 1, THREADS)
+        workers = len(os.sched_getaffinity(0))  # what workers = auto starts
+        measure_cheroot_alone(results, "cheroot alone x workers", workers, DEFAULT_THREADS)
         measure_tls(directory, hashed, results)
+        measure_cheroot_alone(results, "cheroot alone x workers TLS", workers, DEFAULT_THREADS,
+                              self_signed(directory))
     print(f"\n== GET /get/ip with Basic auth, 50 connections, wrk -t2, {os.cpu_count()} cores")
     for name, result in results.items():
         print(result.row(name))
@@ -172,17 +178,22 @@ def main() -> int:
     return 0
 
 
-def measure_cheroot_alone(results: dict[str, WrkResult]) -> None:
-    """The host with nothing to do: cheroot and a fixed answer, one process."""
+def measure_cheroot_alone(results: dict[str, WrkResult], name: str, processes: int,
+                          threads: int, tls: tuple[Path, Path] | None = None) -> None:
+    """The host with nothing to do: cheroot and a fixed answer, ``processes``
+    sharing the port as chipmunk's workers do."""
     port = free_port()
-    peer = subprocess.Popen([sys.executable, "-m", "benchmarks.cheroot_peer", str(port),
-                             str(THREADS)])
+    argv = [sys.executable, "-m", "benchmarks.cheroot_peer", str(port), str(threads),
+            *(str(path) for path in tls or ())]
+    peers = [subprocess.Popen(argv) for _ in range(processes)]
     try:
-        wait_for_port(port, peer)
-        results["cheroot alone, keep-alive"] = measure(port, True)
-        results["cheroot alone, close"] = measure(port, False)
+        wait_for_port(port, peers[0])
+        scheme = "https" if tls else "http"
+        results[f"{name}, keep-alive"] = measure(port, True, scheme)
+        results[f"{name}, close"] = measure(port, False, scheme)
     finally:
-        stop(peer, signal.SIGINT)
+        for peer in peers:
+            stop(peer, signal.SIGINT)
 
 
 def wait_for_port(port: int, process: subprocess.Popen) -> None:
@@ -248,6 +259,18 @@ def report_ratios(results: dict[str, WrkResult]) -> None:
         if peer:
             print(f"cheroot alone / nginx, {mode} (the ceiling of a worker): "
                   f"{alone.requests_per_second / peer.requests_per_second:.2f}")
+    print("\n== the default config against its host: cheroot alone, as many processes "
+          "as workers, same threads (goals: per connection >= 1.0, plain and TLS; "
+          "keep-alive p99 <= 10 ms at 50 connections)")
+    for suffix, label in (("", "plain"), (" TLS", "TLS")):
+        for mode in ("keep-alive", "close"):
+            ours = results[f"chipmunk {'default config, hashed' if not suffix else 'TLS'}, "
+                           f"{mode}"]
+            alone = results[f"cheroot alone x workers{suffix}, {mode}"]
+            print(f"default config / cheroot alone x workers, {label}, {mode}: "
+                  f"{ours.requests_per_second / alone.requests_per_second:.2f}")
+    print(f"default config keep-alive p99: "
+          f"{results['chipmunk default config, hashed, keep-alive'].p99_ms:.1f} ms")
     if "nginx, keep-alive" not in results:
         print("nginx is not installed: no peer, no ratios (apt-get install nginx-light)")
 
