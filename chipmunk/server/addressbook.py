@@ -65,8 +65,12 @@ class AddressBook:
         return os.path.join(self.directory, f"{username}.cm")
 
     def read(self, username: str) -> str | None:
+        return self._read(self.path_for(username))
+
+    @staticmethod
+    def _read(path: str) -> str | None:
         try:
-            with open(self.path_for(username), encoding="ascii") as file:
+            with open(path, encoding="ascii") as file:
                 return file.read().strip() or None
         except (FileNotFoundError, UnicodeDecodeError):
             return None
@@ -75,7 +79,7 @@ class AddressBook:
         """Persist ``address``; True when it changed.  Raises OSError on failure."""
         path = self.path_for(username)
         with self._lock:
-            if self.read(username) == address:
+            if self._read(path) == address:
                 return False
             write_atomic(path, f"{address}\n".encode("ascii"))
             touch(self.directory / UPDATED_FLAG)

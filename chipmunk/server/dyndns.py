@@ -91,8 +91,16 @@ def requested_addresses(myip: str | None, myipv6: str | None,
                         seen: str) -> dict[str, str]:
     """Record type -> address for this update; ValueError when malformed.
 
-    An absent or empty ``myip`` means the address the server sees.
+    An absent or empty ``myip`` means the address the server sees.  Routers
+    repeat the same strings every few minutes: parsed once, remembered
+    (a bounded cache; each caller gets its own copy).
     """
+    return dict(_requested_addresses(myip, myipv6, seen))
+
+
+@functools.lru_cache(maxsize=4096)
+def _requested_addresses(myip: str | None, myipv6: str | None,
+                         seen: str) -> dict[str, str]:
     given = [part for part in (myip or "").split(",") if part.strip()]
     if len(given) > 2:  # one address per family at most; nothing long is parsed
         raise ValueError(f"myip has {len(given)} addresses")
