@@ -311,7 +311,8 @@ class Publisher:
                     continue
                 metrics.METRICS.published(provider.name, ok=True)
                 outcomes[job] = outcome.change
-                self._confirm(job)
+                if self.recheck > 0 or before is None or before.address != job.address:
+                    self._confirm(job)  # (recheck = 0 decides nothing by the time)
         return outcomes
 
     def _confirm(self, job: _Job) -> None:
