@@ -22,6 +22,7 @@ from .errors import (
     RefusedByService,
     TemporaryError,
     UntrustedPeer,
+    UpdateError,
 )
 from .logs import setup_logging
 
@@ -114,6 +115,9 @@ def run_command(identifier: str, args: argparse.Namespace,
     except ConfigError as error:
         log.error("%s", error)
         return ExitCode.CONFIG
+    except UpdateError as error:  # e.g. a library the chosen provider needs is missing
+        log.error("%s", error)
+        return exit_code_for(error)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
     except Exception as error:  # unexpected: one line unless --debug

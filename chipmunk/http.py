@@ -5,6 +5,10 @@ exceptions the same way for every peer: no connection, timeouts, 429 and 5xx
 are temporary; 401 and 403 mean the credentials were refused; a TLS
 verification failure needs a person.  The peer's own error text is kept,
 because it is usually the most precise explanation there is.
+
+requests is imported when an HTTPClient is made, not with this module: the
+provider registry imports every built-in provider, and chipmunk-server
+(which publishes through rfc2136, say) does not depend on requests.
 """
 from __future__ import annotations
 
@@ -12,15 +16,18 @@ import email.utils
 import re
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
-
 from . import __version__
-from .errors import CredentialsRefused, TemporaryError, UntrustedPeer, UpdateError
+from .errors import CredentialsRefused, Misconfigured, TemporaryError, UntrustedPeer, UpdateError
+
+if TYPE_CHECKING:
+    import requests
 
 USER_AGENT = f"chipmunk/{__version__} (dynamic DNS client)"
-DetailFn = Callable[[requests.Response], str]
+DetailFn = Callable[["requests.Response"], str]
+INSTALL_HINT = "apt install python3-requests, or pip install 'chipmunk[client]'"
 
 
 def short_body(response: requests.Response) -> str:
@@ -63,6 +70,11 @@ class HTTPClient:
 
     def __init__(self, timeout: float, verify: bool | str = True,
                  tls_hint: str = "") -> None:
+        """Misconfigured when requests is not installed (its install command said)."""
+        try:
+            import requests
+        except ModuleNotFoundError:
+            raise Misconfigured(f"HTTP needs the requests library: {INSTALL_HINT}") from None
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
@@ -78,6 +90,7 @@ class HTTPClient:
         Returns responses with any other status (2xx, 404, 400, ...) for the
         caller to interpret.
         """
+        import requests
         host = urlsplit(url).netloc.rpartition("@")[2]
         try:
             response = self.session.request(method, url, timeout=self.timeout,
