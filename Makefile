@@ -33,9 +33,10 @@ SYSTEM_PATH := /usr/sbin:/usr/bin:/sbin:/bin
 PYPI_PACKAGES := cheroot requests systemd-python dnspython dns-lexicon prometheus-client \
                  pytest pytest-xdist trustme
 LINT_PACKAGES := ruff mypy types-requests
+DIST_PACKAGES := build twine
 
 .PHONY: test lint test-debian test-pypi e2e run bench deb apt-runtime apt-test apt-bench apt-deb \
-        venv dev clean
+        venv dev dist clean
 
 # apt-get only when something is missing, so a prepared machine needs no network.
 # Services in the test set (named, pdns, ddclient, inadyn) must not start
@@ -84,10 +85,17 @@ deb: apt-deb
 $(VENV)/.installed: pyproject.toml | apt-test
 	$(PYTHON_DEBIAN) -m venv $(VENV)
 	$(PYTHON_VENV) -m pip install -q --upgrade pip
-	$(PYTHON_VENV) -m pip install -q --upgrade $(PYPI_PACKAGES) $(LINT_PACKAGES)
+	$(PYTHON_VENV) -m pip install -q --upgrade $(PYPI_PACKAGES) $(LINT_PACKAGES) $(DIST_PACKAGES)
 	$(PYTHON_VENV) -m pip list --format=freeze | grep -iE '^(cheroot|requests|systemd-python|dnspython|dns-lexicon|prometheus.client)=' > $@
 
 venv: $(VENV)/.installed
+
+# The PyPI form: an sdist and a wheel in dist/, checked by twine.
+dist: venv
+	rm -rf dist
+	$(PYTHON_VENV) -m build --outdir dist . >/dev/null
+	$(VENV)/bin/twine check --strict dist/*
+	@ls -1 dist
 
 # Both commands from this checkout, in .venv: .venv/bin/chipmunk-server and
 # .venv/bin/chipmunk-client (an editable install: edits take effect at once).
@@ -133,5 +141,5 @@ bench: apt-bench
 	$(PYTHON_DEBIAN) -m benchmarks.netwatch_bench
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) build dist .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,2 +1,2 @@
 """Chipmunk: a dynamic-DNS server and client for self-hosters, systemd-native."""
-__version__ = "2.0.0"
+__version__ = "2.1.0"
