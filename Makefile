@@ -25,7 +25,7 @@ APT_TEST := python3-pytest python3-pytest-xdist python3-trustme python3-venv pyt
 APT_BENCH := wrk nginx-light
 APT_E2E := systemd-container curl
 APT_DEB := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools pkg-config systemd \
-           lintian fakeroot git
+           lintian fakeroot git reprepro gnupg
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' chipmunk/__init__.py)
 DEB_TREE := build/deb/chipmunk-$(VERSION)
 # Debian's own tools and python3, whatever else is first on PATH (pyenv, a venv).
@@ -35,8 +35,8 @@ PYPI_PACKAGES := cheroot requests systemd-python dnspython dns-lexicon prometheu
 LINT_PACKAGES := ruff mypy types-requests
 DIST_PACKAGES := build twine
 
-.PHONY: test lint test-debian test-pypi e2e run bench deb apt-runtime apt-test apt-bench apt-deb \
-        venv dev dist clean
+.PHONY: test lint test-debian test-pypi e2e run bench deb repo apt-runtime apt-test apt-bench \
+        apt-deb venv dev dist clean
 
 # apt-get only when something is missing, so a prepared machine needs no network.
 # Services in the test set (named, pdns, ddclient, inadyn) must not start
@@ -112,9 +112,17 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy benchmarks tools
 
-# The packages on a booted systemd (systemd-nspawn on an overlay of /), as root.
-e2e: deb
+# A signed apt repository of the packages in build/repo/ (tools/make-repo.sh
+# says what is in it; REPO_KEY=/path/key.asc signs with your key).
+repo: deb
+	PATH=$(SYSTEM_PATH) tools/make-repo.sh build/deb build/repo $(REPO_URL)
+
+# The packages on a booted systemd (systemd-nspawn on an overlay of /), as root;
+# before that, apt on this machine takes the signed repository and refuses it
+# tampered with.
+e2e: repo
 	$(call apt_install,$(APT_E2E))
+	tests/e2e/check-repo.sh build/repo
 	tests/e2e/run.sh build/deb
 
 test-debian: apt-test
