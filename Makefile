@@ -123,7 +123,7 @@ repo: deb
 e2e: repo
 	$(call apt_install,$(APT_E2E))
 	tests/e2e/check-repo.sh build/repo
-	tests/e2e/run.sh build/deb
+	tests/e2e/run.sh build/deb build/repo
 
 test-debian: apt-test
 	@echo "== tests on Debian's packages:" $$($(PYTHON_DEBIAN) -c 'import cheroot, requests; print("cheroot", cheroot.__version__, "requests", requests.__version__)')

@@ -2,7 +2,8 @@
 # Boot real systemd in a container on an overlay of this machine's root,
 # install the .debs there and run scenario.sh.  Root only.  The overlay
 # lives on a tmpfs, nothing touches the host's /, and everything is
-# unmounted whatever happens.  Usage: run.sh DEB_DIR
+# unmounted whatever happens.  Usage: run.sh DEB_DIR [REPO_DIR]
+# (with REPO_DIR, the packages are installed from that signed repository)
 set -euo pipefail
 debs=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +24,9 @@ mkdir "$base/up" "$base/work" "$base/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$base/up,workdir=$base/work" "$base/root"
 mkdir -p "$base/root/opt/chipmunk-e2e"
 cp "$debs"/*.deb "$here/scenario.sh" "$base/root/opt/chipmunk-e2e/"
+if [ -n "${2:-}" ]; then
+    cp -r "$2" "$base/root/opt/chipmunk-e2e/repo"
+fi
 cp "$here/chipmunk-e2e.service" "$base/root/etc/systemd/system/"
 # Container images often forbid service starts with policy-rc.d; a real
 # system has none, and the scenario must see what postinst really starts.

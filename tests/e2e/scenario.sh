@@ -36,7 +36,27 @@ wait_for() {
     fail "$what (after ${seconds}s)"
 }
 
-if [ -n "$DEBS" ]; then
+if [ -n "$DEBS" ] && [ -d "$DEBS/repo" ]; then
+    # As a user adds it: the key and the .sources file from the repository
+    # (served on the container's loopback), then apt verifies the signature.
+    step "add the signed repository, apt-get update, install from it"
+    python3 -m http.server --bind 127.0.0.1 --directory "$DEBS/repo" 8099 >/dev/null 2>&1 &
+    wait_for 15 "the repository is served" curl -sf http://127.0.0.1:8099/chipmunk.sources
+    install -d -m 755 /etc/apt/keyrings
+    curl -fsS http://127.0.0.1:8099/chipmunk-archive-keyring.asc \
+        -o /etc/apt/keyrings/chipmunk-archive-keyring.asc
+    curl -fsS http://127.0.0.1:8099/chipmunk.sources \
+        | sed 's|^URIs: .*|URIs: http://127.0.0.1:8099|' > /etc/apt/sources.list.d/chipmunk.sources
+    # only this source: the container has no other network
+    apt-get update -o Dir::Etc::SourceList=sources.list.d/chipmunk.sources \
+        -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=0 2>&1 | tee /tmp/update.log
+    ! grep -qiE "not signed|NO_PUBKEY|signatures were invalid|^E:" /tmp/update.log \
+        || fail "apt-get update did not verify the repository"
+    apt-get install -y chipmunk-server chipmunk-client
+    [ "$(dpkg-query -W -f='${Version}' chipmunk-server)" = \
+        "$(apt-cache policy chipmunk-server | sed -n 's/^  Candidate: //p')" ] \
+        || fail "installed the repository's version"
+elif [ -n "$DEBS" ]; then
     step "apt-get install ./*.deb"
     apt-get install -y "$DEBS"/*.deb
 fi
