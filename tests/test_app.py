@@ -147,6 +147,14 @@ def test_trusted_proxy_headers(tmp_path, proxy_header, headers, expected):
     assert (status, body) == expected
 
 
+def test_unreadable_proxy_entries_are_logged_in_summary_not_per_request(tmp_path, caplog):
+    client = Client(make_app(tmp_path, "trusted_proxies = 10.0.0.0/8\n"))
+    for _ in range(20):
+        assert client.request("GET", "/ip", peer="10.0.0.1",
+                              X_FORWARDED_FOR="203.0.113.5, unknown")[0] == 400
+    assert caplog.text.count("cannot be read") == 1
+
+
 def test_untrusted_peers_cannot_claim_an_address(tmp_path):
     client = Client(make_app(tmp_path, "trusted_proxies = 10.0.0.0/8\n"))
     assert client.request("GET", "/ip", X_FORWARDED_FOR="203.0.113.5")[2] == b"192.0.2.10\n"

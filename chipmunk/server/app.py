@@ -156,6 +156,11 @@ class ChipmunkApp:
                                    "password hashing slot was busy ([Server] "
                                    "max_parallel_hashes); each counts for its network's "
                                    "lockout")
+        #: requests a trusted proxy wrote an unreadable entry for (Squid's
+        #: "unknown" would be one line per request): summed up as well
+        self.unreadable = Summarized(log, "{count} requests answered 400 in {seconds}s: "
+                                     "the entry a trusted proxy wrote into [Server] "
+                                     "proxy_header for the client cannot be read")
         self.runtime = build_runtime(settings, self.shared, clock=clock)
 
     def prepare(self, settings: ServerSettings) -> Runtime:
@@ -196,9 +201,7 @@ class ChipmunkApp:
         try:
             origin = runtime.resolver.origin(environ)
         except ValueError:
-            log.warning("refused a request from the trusted proxy %s: its %s header "
-                        "cannot be read", environ.get("REMOTE_ADDR"),
-                        runtime.settings.proxy_header)
+            self.unreadable.happened()
             return Reply.text("400 Bad Request", "Cannot tell your address\n")
         client = str(origin.address)
         wait = runtime.lockout.retry_after(client)
