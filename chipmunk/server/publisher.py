@@ -160,6 +160,23 @@ class ProviderSeats:
             self._changed.notify()
 
 
+#: threads that publish the records of one request concurrently: one set per
+#: process, not per configuration -- a reload must not shut them down while
+#: requests that began before it still publish through the old publisher
+POOL_THREADS = 8
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def publishing_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(POOL_THREADS,
+                                                          thread_name_prefix="publish")
+        return _pool
+
+
 class Publisher:
     def __init__(self, providers: Iterable[DNSProvider], state_dir: Path,
                  recheck: float = 0.0, timeout: float = 10.0, backoff: float = 0.0,
@@ -172,8 +189,6 @@ class Publisher:
         self._breakers = {provider.name: _Breaker(backoff, time.monotonic)
                           for provider in self.providers}
         self._seats = ProviderSeats(waiting)
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(waiting * 2, 2), thread_name_prefix="publish")
         self._busy = Summarized(log, "{count} dyndns2 updates answered 911 in {seconds}s: "
                                 "the DNS providers answer slowly, and every thread "
                                 "allowed to wait on them (half of [Server] threads) "
@@ -187,7 +202,7 @@ class Publisher:
                    max(settings.threads // 2, 1))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Close the providers (a request still using one reconnects)."""
         for provider in self.providers:
             provider.close()
 
@@ -259,7 +274,7 @@ class Publisher:
                 return {**outcomes, **self._update(user, batches[0], known)}
             futures = {}
             for batch in batches:
-                future = self._pool.submit(self._update, user, batch, known)
+                future = publishing_pool().submit(self._update, user, batch, known)
                 futures[future] = batch
             done, late = concurrent.futures.wait(
                 futures, timeout=max(deadline - time.monotonic(), 0))
