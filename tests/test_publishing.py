@@ -19,7 +19,7 @@ from bind import KEY_NAME, ZONE, Named
 from chipmunk.server.publisher import Published
 from chipmunk.server.settings import load_text
 from helpers import WAIT, basic, server_config, wait_until
-from inprocess import make_app
+from inprocess import Client, make_app
 
 HOME, NAS = f"home.{ZONE}", f"nas.{ZONE}"
 ALICE = {"Authorization": basic("alice", "wonderland")}
@@ -157,6 +157,7 @@ def test_the_command_provider_runs_once_per_change_with_the_known_old_address(
                                           ("soon", "expected a duration")])
 def test_recheck_is_zero_or_a_second_or_more(tmp_path, value, words):
     from chipmunk.config import ConfigError
+    from chipmunk.server.settings import load_text
     with pytest.raises(ConfigError) as caught:
         load_text(f"[Paths]\nclient_update_dir = {tmp_path}\n[Publish]\nrecheck = {value}\n")
     assert "[Publish] recheck" in str(caught.value) and words in str(caught.value)
@@ -176,3 +177,22 @@ def test_a_reload_does_not_fail_the_updates_that_began_before_it(tmp_path):
     assert before.publisher.publish("alice", [HOME, NAS], {"A": "192.0.2.7"}) == \
         {HOME: Published.GOOD, NAS: Published.GOOD}
 
+
+def test_a_provider_pointed_elsewhere_by_a_reload_starts_from_nothing(tmp_path):
+    """What a provider confirmed is known for its configuration: after a reload
+    that points it at another file (server, zone), the first update writes."""
+    def hosts_at(path) -> str:
+        return (f"[Hostnames]\nalice = {HOME}\n[Publish]\nprovider = hostsfile\n"
+                f"[hostsfile]\npath = {path}\n")
+    app = make_app(tmp_path, "publish_non_global = yes\n", extra=hosts_at(tmp_path / "one"))
+    client = Client(app)
+    query = f"/nic/update?hostname={HOME}&myip=192.0.2.7"
+    assert client.request("GET", query)[2] == b"good 192.0.2.7\n"
+    assert client.request("GET", query)[2] == b"nochg 192.0.2.7\n"
+    app.configure(load_text(
+        f"[Paths]\nclient_update_dir = {tmp_path}\n[Server]\npublish_non_global = yes\n"
+        f"[Users]\nalice = wonderland\n" + hosts_at(tmp_path / "two")))
+    assert client.request("GET", query)[2] == b"good 192.0.2.7\n"
+    assert (tmp_path / "two").read_text() == f"192.0.2.7 {HOME}\n"
+    known = (tmp_path / "known" / HOME).read_text().splitlines()
+    assert len(known) == 1 and known[0].startswith("hostsfile@"), "the old entry went"

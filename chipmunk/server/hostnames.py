@@ -22,8 +22,9 @@ same way as for DNS: by reading first.
 """
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,11 +72,17 @@ class HostnameFiles:
     def merge(self, hostname: str, entries: Mapping[str, str | None]) -> None:
         """Set these keys (None: remove one), keep the others; raises OSError
         when it cannot."""
+        self.change(hostname, lambda held: {**held, **entries})
+
+    def change(self, hostname: str,
+               change: Callable[[dict[str, str]], Mapping[str, str | None]]) -> None:
+        """Replace what the file holds with ``change(what it holds)`` (a None
+        value: no such line), under the directory's lock; OSError when it cannot."""
         self.directory.mkdir(mode=0o755, exist_ok=True)
         with directory_lock(self.directory):
-            merged = {**self.read(hostname), **entries}
-            text = "".join(f"{key} {merged[key]}\n" for key in sorted(merged)
-                           if merged[key] is not None)
+            changed = change(self.read(hostname))
+            text = "".join(f"{key} {changed[key]}\n" for key in sorted(changed)
+                           if changed[key] is not None)
             write_atomic(self.path(hostname), text.encode("ascii"), durable=self.durable)
 
 
@@ -135,7 +142,12 @@ class Known:
 class KnownState:
     """The known address of each (provider, hostname, record type), in files
     every worker shares and a restart finds.  A record is forgotten after a
-    failed or uncertain write, so the next request asks the provider."""
+    failed or uncertain write, so the next request asks the provider.
+
+    A provider is named by its name and a digest of its settings
+    (``rfc2136@1a2b3c4d``, :func:`known_name`): after a reload that points it
+    at another server or file, what the old one held is not believed.
+    """
 
     def __init__(self, state_dir: Path) -> None:
         # lost in a crash, it costs one read per record: not worth two fsyncs
@@ -160,9 +172,28 @@ class KnownState:
 
     def confirm(self, provider: str, hostname: str, rtype: str, address: str,
                 when: float) -> None:
-        """Raises OSError when it cannot write."""
-        self.files.merge(hostname, {f"{provider}/{rtype}": f"{address} {when:.3f}"})
+        """Raises OSError when it cannot write.  The same provider's entries
+        from other configurations go (they would only pile up)."""
+        name, key = provider.partition("@")[0], f"{provider}/{rtype}"
+
+        def confirmed(held: dict[str, str]) -> dict[str, str | None]:
+            kept: dict[str, str | None] = {
+                other: value for other, value in held.items()
+                if not (other.partition("@")[0] == name and other.endswith(f"/{rtype}"))}
+            kept[key] = f"{address} {when:.3f}"
+            return kept
+        self.files.change(hostname, confirmed)
 
     def forget(self, provider: str, hostname: str, rtype: str) -> None:
         """Raises OSError when it cannot write."""
         self.files.merge(hostname, {f"{provider}/{rtype}": None})
+
+
+def known_name(provider: DNSProvider) -> str:
+    """``provider`` in the known state: its name and a digest of its settings,
+    secrets left out (a rotated key still writes to the same records)."""
+    secret = {option.key for option in provider.section_options() if option.secret}
+    settings = sorted((key, repr(value)) for key, value in provider.values.items()
+                      if key not in secret)
+    digest = hashlib.blake2b(repr(settings).encode("utf-8"), digest_size=4).hexdigest()
+    return f"{provider.name}@{digest}"

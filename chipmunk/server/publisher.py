@@ -43,7 +43,7 @@ from ..errors import TemporaryError, UpdateError
 from ..logs import Summarized
 from ..providers import Change, DNSProvider, Record, provider_class
 from . import metrics
-from .hostnames import ChangeLog, HostnameStore, Known, KnownState
+from .hostnames import ChangeLog, HostnameStore, Known, KnownState, known_name
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,8 @@ class Publisher:
                  waiting: int = 2, clock: Callable[[], float] = time.time) -> None:
         """``waiting``: how many requests of this process may wait on providers."""
         self.providers = tuple(providers)
+        #: each provider's name in the known state
+        self._names = {provider: known_name(provider) for provider in self.providers}
         self.known = KnownState(state_dir)
         self.changes = ChangeLog(state_dir)
         self.recheck, self.timeout, self.clock = recheck, timeout, clock
@@ -212,6 +214,16 @@ class Publisher:
         return next((provider for provider in self.providers if provider.owns(hostname)),
                     None)
 
+    def known_for(self, hostname: str) -> dict[str, Known]:
+        """Record type -> what the provider a person is shown (:meth:`reader_for`)
+        last confirmed for ``hostname``; asks no provider."""
+        provider = self.reader_for(hostname)
+        if provider is None:
+            return {}
+        name = self._names[provider]
+        return {rtype: known for (held_by, rtype), known in self.known.read(hostname).items()
+                if held_by == name}
+
     def publish(self, user: str, hostnames: Sequence[str],
                 addresses: dict[str, str]) -> dict[str, Published]:
         """Bring each of ``hostnames`` (distinct) to ``addresses`` (record type
@@ -222,7 +234,8 @@ class Publisher:
                 for hostname in hostnames}
         known = {hostname: self.known.read(hostname) for hostname in hostnames}
         due = [job for hostname in hostnames for job in jobs[hostname]
-               if not self._settled(job, known[hostname].get((job.provider.name, job.rtype)))]
+               if not self._settled(job, known[hostname].get((self._names[job.provider],
+                                                              job.rtype)))]
         outcomes = self._run(user, due, known) if due else {}
         results = {}
         for hostname in hostnames:
@@ -310,7 +323,7 @@ class Publisher:
         with provider.session():
             for job in batch:
                 context = {"CHIPMUNK_USER": user, "CHIPMUNK_HOSTNAME": job.hostname}
-                before = known[job.hostname].get((provider.name, job.rtype))
+                before = known[job.hostname].get((self._names[provider], job.rtype))
                 try:
                     outcome = provider.update(job.record, job.address, context=context,
                                               last_written=before.address if before else None)
@@ -332,7 +345,7 @@ class Publisher:
 
     def _confirm(self, job: _Job) -> None:
         try:
-            self.known.confirm(job.provider.name, job.hostname, job.rtype, job.address,
+            self.known.confirm(self._names[job.provider], job.hostname, job.rtype, job.address,
                                self.clock())
         except OSError as error:  # the next request asks the provider again
             log.warning("cannot note what %s holds in %s: %s", job.record.key,
@@ -340,7 +353,7 @@ class Publisher:
 
     def _forget(self, job: _Job) -> None:
         try:
-            self.known.forget(job.provider.name, job.hostname, job.rtype)
+            self.known.forget(self._names[job.provider], job.hostname, job.rtype)
         except OSError as error:
             log.warning("cannot forget what %s held in %s: %s", job.record.key,
                         self.known.files.directory, error.strerror or error)

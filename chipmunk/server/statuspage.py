@@ -66,11 +66,9 @@ class NameStatus:
     changed: dict[str, float | None]
 
 
-def name_status(runtime: Runtime, hostname: str, now: float) -> NameStatus:
-    provider = runtime.publisher.reader_for(hostname)
-    known = runtime.publisher.known.read(hostname) if provider is not None else {}
-    entries = {rtype: known.get((provider.name, rtype)) if provider is not None else None
-               for rtype, _ in FAMILIES}
+def name_status(runtime: Runtime, hostname: str) -> NameStatus:
+    known = runtime.publisher.known_for(hostname)
+    entries = {rtype: known.get(rtype) for rtype, _ in FAMILIES}
     changes = runtime.publisher.changes.read(hostname)
     return NameStatus(hostname,
                       {rtype: entry.address if entry else "" for rtype, entry in entries.items()},
@@ -108,8 +106,7 @@ def status_page(runtime: Runtime, user: str, client: str, environ: dict, base_ur
     """(content type, page, extra headers) for ``user``; ``base_url``: where
     routers reach this server (``https://`` behind a TLS-terminating proxy)."""
     now = time.time()
-    names = [name_status(runtime, name, now)
-             for name in runtime.settings.hostnames.get(user, ())]
+    names = [name_status(runtime, name) for name in runtime.settings.hostnames.get(user, ())]
     stored = runtime.addressbook.read(user) or "-"
     family = "IPv6" if ":" in client else "IPv4"
     url = update_url(base_url, names[0].name if names else "HOSTNAME")
