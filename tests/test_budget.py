@@ -113,6 +113,36 @@ def test_a_patient_login_waits_no_longer_than_its_patience():
         assert 0.3 <= time.monotonic() - started < 1.0
 
 
+def test_the_same_login_does_not_wait_behind_one_queued_for_a_slot():
+    """Checks of one credential wait for the hash under way; but while that one
+    still waits for a slot, a flood repeating the credential would hold every
+    thread (past the waiting room's cap): they are refused at once instead."""
+    bob = HeldHash(parse_hash(hash_password("builder")))
+    budget = HashBudget(1)
+    authenticator = Authenticator({"bob": UserCredential(bob, None)}, budget=budget)
+    pid, reader = hold_in_child(budget)
+    def first() -> None:
+        try:  # it gets the slot once the child is killed, or runs out of patience
+            authenticator.check(basic("bob", "guess"), lambda: ("192.0.2.1/32", 0))
+        except HashBudgetExhausted:
+            pass
+
+    queued = threading.Thread(target=first)
+    try:
+        queued.start()
+        wait_until(budget._someone_waits, "the first check to queue for the slot")
+        started = time.monotonic()
+        with pytest.raises(HashBudgetExhausted):
+            authenticator.check(basic("bob", "guess"), lambda: ("192.0.2.2/32", 0))
+        assert time.monotonic() - started < 0.2, "refused at once, not after the queue"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(reader)
+        bob.release.set()
+        queued.join(WAIT)
+
+
 def test_the_waiting_room_queues_by_failures_then_arrival():
     room = WaitingRoom(2)
     with room.enter("192.0.2.1/32", 3) as flooder, room.enter("192.0.2.1/32", 0) as again:

@@ -110,12 +110,17 @@ class Authenticator:
             else:
                 under_way.waiters += 1
         if under_way is not None:
+            # Wait for a hash that runs, not for one still queued for a slot:
+            # a flood repeating one credential would hold every thread, past
+            # the waiting room's cap.
+            if not under_way.hashing.is_set():
+                raise HashBudgetExhausted("the same login is waiting for a slot")
             under_way.done.wait()
             if under_way.refused:
                 raise HashBudgetExhausted("the same login was refused a slot")
             return Verdict(username if under_way.accepted else None, username)
         try:
-            mine.accepted = self._verify(credential, password, place)
+            mine.accepted = self._verify(credential, password, place, mine.hashing)
         except HashBudgetExhausted:
             mine.refused = True
             raise
@@ -133,8 +138,9 @@ class Authenticator:
         self._room.failed(network)
 
     def _verify(self, credential: UserCredential | None, password: bytes,
-                place: Callable[[], tuple[str, int]]) -> bool:
+                place: Callable[[], tuple[str, int]], hashing: threading.Event) -> bool:
         with self._slot(place):
+            hashing.set()
             if credential is not None and credential.hashed is not None:
                 return credential.hashed.verify(password)
             self._dummy.verify(password)  # same cost as a wrong password
@@ -159,6 +165,8 @@ class _Verification:
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        #: set once it holds a slot: only then do others wait for it
+        self.hashing = threading.Event()
         self.accepted = False
         #: no hashing slot was free: the waiters are refused too
         self.refused = False
