@@ -21,7 +21,7 @@ APT_RUNTIME := python3 python3-cheroot python3-requests python3-systemd python3-
 APT_TEST := python3-pytest python3-pytest-xdist python3-trustme python3-venv python3-dev libsystemd-dev iproute2 bind9 groff-base \
             pkg-config gcc curl python3-lexicon pdns-server pdns-backend-sqlite3 \
             ddclient inadyn wget python3-prometheus-client prometheus prometheus-node-exporter \
-            chromium nginx-light wrk
+            chromium nginx-light wrk python3-miniupnpc miniupnpd-nftables nftables
 APT_BENCH := wrk nginx-light
 APT_E2E := systemd-container curl
 APT_DEB := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools pkg-config systemd \
@@ -30,7 +30,7 @@ VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' chipmunk/__init__.py)
 DEB_TREE := build/deb/chipmunk-$(VERSION)
 # Debian's own tools and python3, whatever else is first on PATH (pyenv, a venv).
 SYSTEM_PATH := /usr/sbin:/usr/bin:/sbin:/bin
-PYPI_PACKAGES := cheroot requests systemd-python dnspython dns-lexicon prometheus-client \
+PYPI_PACKAGES := cheroot requests systemd-python dnspython dns-lexicon prometheus-client miniupnpc \
                  pytest pytest-xdist trustme
 LINT_PACKAGES := ruff mypy types-requests
 DIST_PACKAGES := build twine

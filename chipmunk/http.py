@@ -69,8 +69,13 @@ class HTTPClient:
     """A requests session with Chipmunk's timeouts and error rules."""
 
     def __init__(self, timeout: float, verify: bool | str = True,
-                 tls_hint: str = "") -> None:
-        """Misconfigured when requests is not installed (its install command said)."""
+                 tls_hint: str = "", family: int | None = None) -> None:
+        """Misconfigured when requests is not installed (its install command said).
+
+        ``family`` (4 or 6) connects over that IP version only and ignores
+        proxy settings: a source of the public address must see this
+        machine's own connection, not a proxy's, of the family asked.
+        """
         try:
             import requests
         except ModuleNotFoundError:
@@ -78,22 +83,29 @@ class HTTPClient:
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        if family is not None:
+            self.session.trust_env = False
+            adapter = _family_adapter(requests, family)
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
         # Passed with every request: requests lets REQUESTS_CA_BUNDLE and
         # CURL_CA_BUNDLE override a session-wide verify setting.
         self.verify = verify
         self.tls_hint = tls_hint
 
     def request(self, method: str, url: str, service: str,
-                detail: DetailFn = short_body, **kwargs) -> requests.Response:
+                detail: DetailFn = short_body, timeout: float | None = None,
+                **kwargs) -> requests.Response:
         """Send; raise TemporaryError or PermanentError for unusable answers.
 
         Returns responses with any other status (2xx, 404, 400, ...) for the
-        caller to interpret.
+        caller to interpret.  ``timeout`` replaces the client's for this one.
         """
         import requests
+        timeout = self.timeout if timeout is None else timeout
         host = urlsplit(url).netloc.rpartition("@")[2]
         try:
-            response = self.session.request(method, url, timeout=self.timeout,
+            response = self.session.request(method, url, timeout=timeout,
                                             verify=self.verify, allow_redirects=False,
                                             **kwargs)
         except requests.exceptions.SSLError as error:
@@ -101,7 +113,7 @@ class HTTPClient:
                                 f"({_reason(error)}){self.tls_hint}") from None
         except requests.Timeout:
             raise TemporaryError(f"{service}: no answer from {host} within "
-                                 f"{self.timeout:g}s") from None
+                                 f"{timeout:.3g}s") from None
         except requests.RequestException as error:
             raise TemporaryError(f"{service}: cannot reach {host}: {_reason(error)}") \
                 from None
@@ -113,6 +125,21 @@ class HTTPClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _family_adapter(requests, family: int):
+    """A transport adapter whose connections bind to the family's wildcard
+    address: urllib3 then tries only that family's addresses of a name (a
+    socket of the other family cannot bind it and is skipped), in urllib3
+    1.26 as in 2.x, without touching its process-wide settings."""
+    wildcard = "0.0.0.0" if family == 4 else "::"
+
+    class FamilyAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            kwargs["source_address"] = (wildcard, 0)
+            super().init_poolmanager(*args, **kwargs)
+
+    return FamilyAdapter()
 
 
 def _wait_text(wait: float | None) -> str:

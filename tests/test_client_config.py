@@ -76,7 +76,22 @@ def test_schemeless_endpoint_means_http_and_warns_off_loopback(tmp_path):
 
 
 @pytest.mark.parametrize("text, words", [
-    ("", "[ChipmunkAPIServer] username: required key is missing"),
+    ("[ChipmunkAPIServer]\nendpoint = https://chipmunk.example.org\n",
+     "[ChipmunkAPIServer] username: required key is missing (the chipmunk source needs it"),
+    ("[Discovery]\nipv4 = chipmunk\n",
+     "[ChipmunkAPIServer] endpoint: required key is missing (the chipmunk source needs it"),
+    ("[Discovery]\nipv4 = upnp, https://a.test/ip\nagree = 3\n",
+     "[Discovery] agree = '3': 3 sources must agree but ipv4 lists 2"),
+    ("[Discovery]\nipv6 = upnp\n", "[Discovery] ipv6 = 'upnp': upnp: the router reports "
+     "its IPv4 address only; use it in ipv4"),
+    ("[Discovery]\nipv4 = dns:myip.test@[2001:db8::53]:5300\n", "an IPv4 source asks "
+     "over IPv4; 2001:db8::53 is an IPv6 server"),
+    ("[Discovery]\nipv6 = dns:myip.test@2001:db8::53\n", "put an IPv6 server in brackets"),
+    ("[Discovery]\nipv4 = dns:myip.test@192.0.2.53/MX\n", "TYPE must be one of A, AAAA, TXT"),
+    ("[Discovery]\nipv4 = ftp://a.test/ip\n", "unknown source (expected chipmunk"),
+    ("[Discovery]\nipv4 = https://a.test/ip, https://a.test/ip\n",
+     "https://a.test/ip is listed twice"),
+    ("[Discovery]\nipv4 = command:true\n", "command:true: give the program's absolute path"),
     (MINIMAL + "[Global]\nupdate_dns = maybe\n", "[Global] update_dns = 'maybe': "
      "expected yes or no"),
     (MINIMAL.replace("endpoint = https://chipmunk.example.org", "endpoint = ftp://x"),
@@ -156,7 +171,8 @@ def test_effective_settings_mask_every_secret(tmp_path):
     assert shown["linode"]["api_key"] == "********"
     assert shown["hostsfile"]["host"] == "a, b", "names is the old spelling of host"
     assert shown["linode"]["zone"] == "d.org", "domain is the old spelling of zone"
-    assert shown.sections() == ["Global", "ChipmunkAPIServer", "Daemon", "dDNS", "linode",
+    assert shown.sections() == ["Global", "ChipmunkAPIServer", "Discovery", "Daemon", "dDNS",
+                                "linode",
                                 "hostsfile"]
 
 
@@ -221,7 +237,10 @@ def test_the_readme_table_lists_each_built_in_provider_with_its_keys():
 def test_the_shipped_sample_passes_check_once_its_required_values_are_filled(tmp_path,
                                                                              secret):
     text = SAMPLE.read_text()
-    assert run_client(write(tmp_path, text), "check").returncode == 78, "nothing filled in"
+    untouched = run_client(write(tmp_path, text), "check")
+    assert untouched.returncode == 0, untouched.stderr
+    assert "IPv4 from 2 of 4 must agree: https://api4.ipify.org" in untouched.stdout, \
+        "without a chipmunk server: the public services"
     text = text.replace("\nusername =\n", "\nusername = alice\n").replace(
         "\nendpoint =\n", "\nendpoint = https://chipmunk.example.org\n")
     if secret == "password_file":

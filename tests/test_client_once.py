@@ -279,9 +279,9 @@ def test_check_prints_effective_settings_with_secrets_masked(write_config):
     config = write_config(token="s3cr3t-token")
     result = run_client(config, "check")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == (f"# {config}: OK: server "
-                                              f"{write_config.endpoint}, "
-                                              "providers: linode")
+    assert result.stdout.splitlines()[-1] == (
+        f"# {config}: OK: IPv4 from the chipmunk server {write_config.endpoint}; IPv6 from "
+        f"the chipmunk server {write_config.endpoint}; providers: linode")
     assert "api_key = ********" in result.stdout
     assert "password = ********" in result.stdout
     assert "s3cr3t-token" not in result.stdout + result.stderr

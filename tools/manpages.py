@@ -37,6 +37,29 @@ def escape(text: str) -> str:
     return "\n".join(lines)
 
 
+def help_lines(text: str) -> list[str]:
+    """A key's help: running text filled, lines indented by two spaces (a
+    table of choices, a list of defaults) kept as written, unfilled."""
+    lines: list[str] = []
+    prose: list[str] = []
+    table: list[str] = []
+    for line in text.splitlines() + [""]:
+        if line.startswith("  "):
+            if prose:
+                lines.append(escape(" ".join(" ".join(prose).split())))
+                prose = []
+            table.append(line)
+            continue
+        if table:
+            lines += [".nf", escape("\n".join(table)), ".fi"]
+            table = []
+        if line:
+            prose.append(line)
+    if prose:
+        lines.append(escape(" ".join(" ".join(prose).split())))
+    return lines
+
+
 def header(name: str, section: int, summary: str) -> list[str]:
     return [f'.TH "{name.upper()}" "{section}" "{page_date()}" "chipmunk {__version__}" '
             '"Chipmunk"', ".SH NAME", f"{escape(name)} \\- {escape(summary)}"]
@@ -76,7 +99,7 @@ def config_page(name: str, schema: Schema, summary: str, program: str) -> str:
                 lines.append(escape(f"Deprecated, accepted and ignored: {option.note}."))
                 continue
             default = option.shown_default
-            lines.append(escape(" ".join(option.help.split())))
+            lines += help_lines(option.help)
             lines.append(escape(f"Default: {default}." if default else
                                 "Required." if option.default is None and
                                 option.default_factory is None else "Default: empty."))

@@ -6,21 +6,34 @@ import logging
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 
-from ..cli import ExitCode, after_command, base_parser, print_check, run_command
+from ..cli import (
+    ExitCode,
+    after_command,
+    base_parser,
+    exit_code_for,
+    print_check,
+    run_command,
+    worst_exit_code,
+)
 from ..logs import log_warnings
 from ..providers import lexicon_adapter, provider_listing
 from . import settings as client_settings
+from .chipmunkserver import server_client
 from .daemon import ClientDaemon
+from .discovery import Discovery
 from .settings import ClientSettings, effective_settings, load_settings
+from .sources.spec import RECORD_TYPES
 from .state import RecordResult, StateStore
 from .updater import Updater
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Learn this machine's public address from a chipmunk server and keep DNS
-records pointing at it.
+Learn this machine's public address -- from a chipmunk server, or from
+public echo services, DNS, the router (UPnP, NAT-PMP), an interface or a
+command that must agree -- and keep DNS records pointing at it.
 
 commands:
   once [--dry-run] [--force]
@@ -28,8 +41,11 @@ commands:
                  chipmunk-client.timer)
   run            the daemon: check every [Daemon] interval; SIGHUP reloads,
                  SIGUSR1 reopens [Daemon] logfile, SIGTERM stops
+  discover       ask every address source and print what each said, how
+                 long it took and whether it was believed, and the result;
+                 changes nothing (exit 0 when every family was agreed)
   check          validate the config and print the effective settings,
-                 secrets masked
+                 secrets masked, and the last check's diagnosis
   status         the last address, each record's last update and error,
                  and when the next forced refresh is due
   sample-config  print a commented config showing every key and default
@@ -68,12 +84,74 @@ def run(args: argparse.Namespace) -> int:
     return ClientDaemon(args.config, loaded(args)).run()
 
 
+def sources_summary(settings: ClientSettings) -> str:
+    """Where each family's address comes from, in one line."""
+    parts = []
+    for family, label in ((4, "IPv4"), (6, "IPv6")):
+        specs = settings.sources_for(family)
+        if specs is None:
+            source = settings.ipv6_source if family == 6 else "server"
+            where = (f"the chipmunk server {settings.endpoint}" if source == "server"
+                     else "nowhere (ipv6_source = none)" if source == "none" else source)
+        else:
+            where = (f"{settings.needed(family)} of {len(specs)} must agree: "
+                     + ", ".join(spec.text for spec in specs))
+            if family == 6 and settings.ipv6_defaulted:
+                where += " (only on a host with a global IPv6 address)"
+        parts.append(f"{label} from {where}")
+    return "; ".join(parts)
+
+
+def diagnoses(settings: ClientSettings) -> list[str]:
+    """The last check's carrier-grade NAT diagnoses, from the state."""
+    try:
+        state = StateStore(settings.state_dir).load()
+    except OSError:
+        return []
+    return [text for _, text in sorted(state.diagnoses.items())]
+
+
 def check(args: argparse.Namespace) -> int:
     settings = loaded(args)
     providers = ", ".join(settings.providers) or "none (update_dns = no, or no provider)"
-    print_check(effective_settings(settings), args.config,
-                f"server {settings.endpoint}, providers: {providers}")
+    summary = f"{sources_summary(settings)}; providers: {providers}"
+    for text in diagnoses(settings):
+        summary += f"\nlast check: {text}"
+    print_check(effective_settings(settings), args.config, summary)
     return ExitCode.OK
+
+
+def discover_command(args: argparse.Namespace) -> int:
+    # /set would save the address on the server: discover only asks
+    settings = replace(loaded(args), method="get")
+    web = server_client(settings)
+    discovery = Discovery(settings, web)
+    try:
+        found = discovery.run(journal=False)
+    finally:
+        discovery.close()
+        web.close()
+    asked = set()
+    for verdict in found.verdicts:
+        asked.add(RECORD_TYPES[verdict.family])
+        print(f"{verdict.family_name}: {verdict.needed} of {len(verdict.answers)} "
+              f"must agree ({verdict.seconds:.3f} s)")
+        width = max(len(answer.source) for answer in verdict.answers) + 2
+        for answer in verdict.answers:
+            seconds = f"{answer.seconds:.3f} s" if answer.seconds is not None else "-"
+            print(f"  {answer.source:<{width}}{answer.said or '-':<26}{seconds:>10}  "
+                  f"{answer.verdict(verdict.address)}")
+        print(f"  result: {verdict.outcome}")
+        if verdict.cgnat:
+            print(f"  {verdict.cgnat}")
+    for rtype, address in sorted(found.addresses.items()):
+        if rtype not in asked:
+            print(f"{'IPv6' if rtype == 'AAAA' else 'IPv4'} (as configured, without "
+                  f"agreement): {address}")
+    for error in found.errors:
+        if not any(error.args == (v.problem,) for v in found.verdicts):
+            print(f"error: {error}")
+    return worst_exit_code(exit_code_for(error) for error in found.errors)
 
 
 def _when(timestamp: float | None) -> str:
@@ -94,6 +172,8 @@ def status(args: argparse.Namespace) -> int:
     due = [record.updated_at + settings.max_interval for record in state.records.values()
            if record.updated_at is not None and record.result is not RecordResult.NEEDS_ATTENTION]
     print(f"next forced refresh: {_when(min(due)) if due else 'at the next check'}")
+    for text in (text for _, text in sorted(state.diagnoses.items())):
+        print(f"diagnosis:    {text}")
     for key, record in sorted(state.records.items()):
         line = f"{key}: {record.result or 'never updated'}, {record.address or '-'}, " \
                f"updated {_when(record.updated_at)}"
@@ -120,7 +200,8 @@ def providers(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-COMMANDS = {"once": once, "run": run, "check": check, "status": status,
+COMMANDS = {"once": once, "run": run, "check": check, "discover": discover_command,
+            "status": status,
             "sample-config": sample_config, "providers": providers}
 
 
@@ -135,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     once_parser.add_argument("--force", action="store_true",
                              help="update every record even when nothing changed")
     for name, text in (("run", "the daemon"), ("check", "validate the config"),
+                       ("discover", "ask the address sources, change nothing"),
                        ("status", "show the state"),
                        ("sample-config", "print a commented config"),
                        ("providers", "list the DNS providers and their keys")):

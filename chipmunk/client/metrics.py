@@ -7,22 +7,23 @@ real node_exporter drops a file that has them; promtool does not mind).
 The temporary file is ``.NAME.*.tmp``, which the collector does not read.
 
 Labels are bounded: one address per family, one series per configured
-record.  Rendered by prometheus_client (Debian python3-prometheus-client),
-imported only when a metrics file is configured.
+record, three counters per [Discovery] source.  Rendered by
+prometheus_client (Debian python3-prometheus-client), imported only when a
+metrics file is configured.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..atomicfile import write_atomic
-from .state import ClientState, RecordResult
+from .state import SOURCE_COUNTS, ClientState, RecordResult
 
 FAMILIES = {"A": "ipv4", "AAAA": "ipv6"}
 
 
 def render(state: ClientState, exit_code: int, record_keys: list[str]) -> bytes:
     """The text format for ``state`` after a check that ended with ``exit_code``."""
-    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+    from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
     registry = CollectorRegistry()
 
     def gauge(name: str, text: str, labels: tuple[str, ...] = ()) -> Gauge:
@@ -54,6 +55,17 @@ def render(state: ClientState, exit_code: int, record_keys: list[str]) -> bytes:
         failures.labels(*series).set(record.failures if record else 0)
         attention.labels(*series).set(
             1 if record and record.result is RecordResult.NEEDS_ATTENTION else 0)
+    counters = {name: Counter(f"chipmunk_client_source_{name}", f"Answers of a [Discovery] "
+                              f"source counted as {name}.", ("family", "source"),
+                              registry=registry) for name in SOURCE_COUNTS}
+    for key, counts in sorted(state.sources.items()):
+        family, _, source = key.partition(" ")
+        for name in SOURCE_COUNTS:
+            counters[name].labels(family, source).inc(counts[name])
+    cgnat = gauge("carrier_grade_nat", "1 when the router's WAN address is not the public "
+                  "address the sources agree on: carrier-grade NAT.", ("family",))
+    for family in sorted(state.diagnoses):
+        cgnat.labels(family).set(1)
     return generate_latest(registry)
 
 

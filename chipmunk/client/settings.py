@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from ..config import ConfigError, Lifecycle, Option, Schema, Section
 from ..converters import (
     bounded_duration,
+    bounded_int,
     list_of,
     optional,
     to_bool,
@@ -30,6 +31,15 @@ from ..converters import (
 )
 from ..providers import BUILTIN, is_known, provider_schema, to_provider_names
 from ..systemd import state_directory
+from .sources.spec import (
+    DEFAULT_SOURCES,
+    FAMILY_KEYS,
+    SourceSpec,
+    default_agreement,
+    default_sources,
+    missing_library,
+    to_sources,
+)
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/client.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk-client"
@@ -96,15 +106,17 @@ BASE_SECTIONS = (
             "(world-readable).  Empty: none.  Needs python3-prometheus-client.")),
     ), help="Settings for every use."),
     Section("ChipmunkAPIServer", (
-        Option("username", to_nonempty_text, None, help="Your user on the chipmunk server."),
-        Option("password", to_nonempty_text, None, secret=True, help=(
+        Option("username", optional(to_nonempty_text), "", help=(
+            "Your user on the chipmunk server (needed when it tells the address).")),
+        Option("password", optional(to_nonempty_text), "", secret=True, help=(
             "Your password on the chipmunk server.")),
         Option("method", to_method, "get", help=(
             "get: ask for the address (/get/ip.json); set: also have the server\n"
             "save it (/set).")),
-        Option("endpoint", to_server_endpoint, None, help=(
+        Option("endpoint", optional(to_server_endpoint), "", help=(
             "The chipmunk server's URL, e.g. https://chipmunk.example.org:8080\n"
-            "(without a scheme: http).")),
+            "(without a scheme: http).  Without it, [Discovery] decides (by default:\n"
+            "public services that must agree).")),
         Option("endpoint6", optional(to_server_endpoint), "", help=(
             "Optional: the same server reached over IPv6 only (an IPv6-only name or\n"
             "a bracketed address), to learn the IPv6 address in the same cycle.")),
@@ -114,6 +126,41 @@ BASE_SECTIONS = (
         Option("timeout", bounded_duration(1, 300), "10", help=(
             "Seconds to wait for any answer, from the server or a provider.")),
     ), help="The chipmunk server that tells this machine its address."),
+    Section("Discovery", (
+        Option("ipv4", optional(to_sources(4)), "", attribute="ipv4_sources", help=(
+            "Where the public IPv4 address comes from, comma-separated, asked in\n"
+            "parallel (the cheapest first, stopping once enough agree):\n"
+            "  chipmunk               the server of [ChipmunkAPIServer]\n"
+            "  https://host/path      an echo service: the body is the address,\n"
+            "                         JSON with \"ip\", or ip= lines (asked over IPv4)\n"
+            "  dns:NAME@SERVER[:PORT][/TYPE[/CLASS]]  a DNS whoami, e.g.\n"
+            "                         dns:myip.opendns.com@208.67.222.222\n"
+            "  upnp, natpmp           the router's WAN address\n"
+            "  interface:NAME         the interface's address (ppp0)\n"
+            "  command:/path          the first line the program prints\n"
+            "Empty: the chipmunk server when endpoint is set, else these public\n"
+            "services (ipify; icanhazip, run by Cloudflare; OpenDNS, run by Cisco;\n"
+            "Google's name servers):\n"
+            + ",\n".join(f"  {source}" for source in DEFAULT_SOURCES[4]))),
+        Option("ipv6", optional(to_sources(6)), "", attribute="ipv6_sources", help=(
+            "The same for IPv6 (not upnp or natpmp; an IPv6 DNS server in brackets).\n"
+            "Empty: [Global] ipv6_source decides when endpoint is set, else (on a\n"
+            "host with a global IPv6 address) these public services:\n"
+            + ",\n".join(f"  {source}" for source in DEFAULT_SOURCES[6]))),
+        Option("agree", optional(bounded_int(1, 10)), "", help=(
+            "How many sources must name the same address before it is believed,\n"
+            "per family.  Empty: 2 when a family lists three or more sources, else 1.\n"
+            "When they disagree nothing is published and the next check tries again.")),
+        Option("timeout", bounded_duration(0.5, 300), "10", attribute="discovery_timeout",
+               help="Seconds the whole discovery (every source) may take."),
+        Option("accept_non_global", to_bool, "no", help=(
+            "yes: believe private, shared (100.64.0.0/10) and other non-global\n"
+            "answers too (LAN set-ups, tests).  The chipmunk server's answer is\n"
+            "always believed, as it always was.")),
+    ), help=(
+        "Where the public address comes from when it is not (only) the chipmunk\n"
+        "server: public echo services, DNS, the router, an interface or a command,\n"
+        "believed only when enough of them agree.")),
     Section("Daemon", (
         Option("interval", bounded_duration(0.1, 86400), "300", help=(
             "Seconds between checks in the daemon (chipmunk-client run).  The timer\n"
@@ -160,13 +207,18 @@ class ClientSettings:
     ipv6_source: str
     max_interval: float
     metrics_file: Path | None
-    username: str
-    password: str
+    username: str | None
+    password: str | None
     method: str
-    endpoint: str
+    endpoint: str | None
     endpoint6: str | None
     tls_verify: bool | str
     timeout: float
+    ipv4_sources: tuple[SourceSpec, ...] | None
+    ipv6_sources: tuple[SourceSpec, ...] | None
+    agree: int | None
+    discovery_timeout: float
+    accept_non_global: bool
     interval: float
     watch_network: bool
     interfaces: tuple[str, ...]
@@ -177,6 +229,26 @@ class ClientSettings:
     provider_values: dict[str, dict[str, Any]]
     warnings: tuple[str, ...] = field(default=())
 
+
+    def sources_for(self, family: int) -> tuple[SourceSpec, ...] | None:
+        """The [Discovery] sources of ``family`` (4 or 6), or the public
+        defaults when no chipmunk server is configured; None: the family
+        keeps the original behaviour (the chipmunk server, ipv6_source)."""
+        given = self.ipv4_sources if family == 4 else self.ipv6_sources
+        if given is not None:
+            return given
+        if self.endpoint is not None or (family == 6 and self.ipv6_source != "server"):
+            return None
+        return default_sources(family)
+
+    @property
+    def ipv6_defaulted(self) -> bool:
+        """IPv6 comes from the public defaults (asked only on an IPv6 host)."""
+        return self.ipv6_sources is None and self.sources_for(6) is not None
+
+    def needed(self, family: int) -> int:
+        """How many of ``family``'s sources must agree."""
+        return self.agree or default_agreement(len(self.sources_for(family) or ()))
 
     def fingerprint(self, provider: str) -> str:
         """Changes when the provider's section does: a record that needs a
@@ -219,8 +291,39 @@ def load_settings(path: str | os.PathLike) -> ClientSettings:
     values = schema.field_values(loaded, STATIC_SECTIONS)
     values["state_dir"] = values["state_dir"] or default_state_dir()
     values["providers"] = listed
-    return ClientSettings(path=path, **values, warnings=tuple(warnings),
-                          provider_values={name: loaded.section(name) for name in listed})
+    settings = ClientSettings(path=path, **values, warnings=tuple(warnings),
+                              provider_values={name: loaded.section(name) for name in listed})
+    check_discovery(settings)
+    return settings
+
+
+def check_discovery(settings: ClientSettings) -> None:
+    """ConfigError when the sources cannot work as configured: the chipmunk
+    server used without its keys, more agreement than sources, a library a
+    source needs missing."""
+    path = settings.path
+    for family in (4, 6):
+        specs = settings.sources_for(family)
+        key = FAMILY_KEYS[family]
+        if specs is None:
+            continue
+        if settings.agree is not None and settings.agree > len(specs):
+            raise ConfigError(path, f"{settings.agree} sources must agree but {key} lists "
+                              f"{len(specs)}", "Discovery", "agree", str(settings.agree))
+        for spec in specs:
+            missing = missing_library(spec)
+            if missing is not None:
+                raise ConfigError(path, missing, "Discovery", key, spec.text)
+    uses_server = settings.sources_for(4) is None or any(
+        spec.kind == "chipmunk" for family in (4, 6) for spec in settings.sources_for(family)
+        or ())
+    if uses_server:
+        for key in ("endpoint", "username", "password"):
+            if getattr(settings, key) is None:
+                raise ConfigError(path, "required key is missing (the chipmunk source "
+                                  "needs it; without a chipmunk server, leave out "
+                                  "[ChipmunkAPIServer] and list sources in [Discovery])",
+                                  "ChipmunkAPIServer", key)
 
 
 def _listed_providers(parser, path: str) -> tuple[str, ...]:

@@ -14,13 +14,19 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..atomicfile import write_atomic
+from .sources.spec import FAMILY_KEYS
+
+if TYPE_CHECKING:
+    from .agreement import Verdict
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
+SOURCE_COUNTS = ("successes", "failures", "disagreements")
 
 
 class RecordResult(enum.StrEnum):
@@ -60,9 +66,34 @@ class ClientState:
     checked_at: float | None = None
     last_error: str | None = None
     records: dict[str, RecordState] = field(default_factory=dict)
+    #: "ipv4 SOURCE" -> {"successes", "failures", "disagreements"}: counts
+    #: for the metrics (2.0 ignores this key, and a downgrade keeps working)
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: family key -> the carrier-grade NAT diagnosis of the last check
+    diagnoses: dict[str, str] = field(default_factory=dict)
 
     def record(self, key: str) -> RecordState:
         return self.records.setdefault(key, RecordState())
+
+    def count_sources(self, verdicts: list[Verdict]) -> None:
+        """Add one check's answers to each source's counts; keep its diagnosis."""
+        for verdict in verdicts:
+            family = FAMILY_KEYS[verdict.family]
+            if verdict.cgnat:
+                self.diagnoses[family] = verdict.cgnat
+            else:
+                self.diagnoses.pop(family, None)
+            for answer in verdict.answers:
+                if not answer.asked or answer.seconds is None:
+                    continue
+                counts = self.sources.setdefault(f"{family} {answer.source}", dict.fromkeys(
+                    SOURCE_COUNTS, 0))
+                if not answer.believed:
+                    counts["failures"] += 1
+                elif verdict.address is not None and answer.said == verdict.address:
+                    counts["successes"] += 1
+                else:
+                    counts["disagreements"] += 1
 
     def to_json(self) -> str:
         document = {"version": FORMAT_VERSION, **asdict(self)}
@@ -77,7 +108,14 @@ class ClientState:
         return cls(addresses=dict(document["addresses"]),
                    changed_at=dict(document["changed_at"]),
                    checked_at=document["checked_at"], last_error=document["last_error"],
-                   records=records)
+                   records=records, sources=_source_counts(document.get("sources", {})),
+                   diagnoses={str(k): str(v) for k, v in
+                              document.get("diagnoses", {}).items()})
+
+
+def _source_counts(saved: dict) -> dict[str, dict[str, int]]:
+    return {str(source): {name: int(counts.get(name, 0)) for name in SOURCE_COUNTS}
+            for source, counts in saved.items()}
 
 
 def _record_state(saved: dict) -> RecordState:

@@ -21,7 +21,8 @@ from ..events import Event, log_event
 from ..http import HTTPClient
 from ..providers import Change, DNSProvider, Record, provider_class
 from . import metrics
-from .discovery import Discovered, discover_all, server_client
+from .chipmunkserver import server_client
+from .discovery import Discovered, Discovery
 from .settings import ClientSettings
 from .state import ClientState, RecordResult, RecordState, StateStore
 
@@ -79,20 +80,22 @@ class Updater:
 
     def __init__(self, settings: ClientSettings,
                  clock: Callable[[], float] = time.time,
-                 discover: Callable[[ClientSettings, HTTPClient], Discovered] = discover_all,
+                 discover: Callable[[ClientSettings, HTTPClient], Discovered] | None = None,
                  providers: Mapping[str, DNSProvider] | None = None) -> None:
-        """``discover`` and ``providers`` default to the real ones: the chipmunk
-        server and the providers the config names (tests pass their own)."""
+        """``discover`` and ``providers`` default to the real ones: the sources
+        and the providers the config names (tests pass their own)."""
         self.settings = settings
         self.store = StateStore(settings.state_dir)
         self.clock = clock
-        self.discover = discover
         self.web = server_client(settings)
+        self.discovery = Discovery(settings, self.web)
+        self.discover = discover or self.discovery
         self.providers: dict[str, DNSProvider] = dict(providers) if providers is not None \
             else start_providers(settings)
 
     def close(self) -> None:
         self.web.close()
+        self.discovery.close()
         for provider in self.providers.values():
             provider.close()
 
@@ -116,6 +119,8 @@ class Updater:
             log.error("cannot learn the public address: %s", error)
         state.checked_at = now
         state.last_error = "; ".join(str(error) for error in found.errors) or None
+        if not dry_run:
+            state.count_sources(found.verdicts)
         codes = [exit_code_for(error) for error in found.errors]
         temporary = any(error.temporary for error in found.errors)
         retry_after = max((getattr(e, "retry_after", None) or 0.0 for e in found.errors),

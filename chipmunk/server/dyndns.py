@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from ..converters import normalize_hostname
+from ..publicaddress import is_shared, why_not_public
 from . import metrics
 from .publisher import Published
 
@@ -61,21 +62,15 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 
 BROADCAST = ipaddress.IPv4Address("255.255.255.255")
-SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
 
 
 @functools.lru_cache(maxsize=1024)
 def not_public(address: str) -> str | None:
     """Why ``address`` is no public address for a DNS record, or None when it
-    is global unicast (Python's ``is_global``: IANA's special-purpose
-    registries, so private, loopback, link-local, reserved, shared and the
-    documentation ranges are all not global)."""
-    parsed = ipaddress.ip_address(address)
-    if parsed.is_global:
-        return None
-    if parsed in SHARED_ADDRESS_SPACE:
-        return ("is in 100.64.0.0/10, shared by carrier-grade NAT: the router's "
-                "provider shares its address, and nobody outside reaches it there")
+    is global unicast (:func:`chipmunk.publicaddress.why_not_public`)."""
+    why = why_not_public(ipaddress.ip_address(address))
+    if why is None or is_shared(ipaddress.ip_address(address)):
+        return why
     return "is not a global unicast address ([Server] publish_non_global = yes allows it)"
 
 
