@@ -285,8 +285,8 @@ def move_wan(world: World, old: str, old_length: str, new: str, new_length: str)
 
 def test_the_cheapest_sources_are_asked_first_and_asking_stops_at_agreement(world,
                                                                             tmp_path):
-    """The router and DNS agree: the echo service (HTTP, the dearest) is not asked."""
-    path = config(tmp_path, f"ipv4 = http://echo.test/ip, {DNS4}, upnp\n", update=False,
+    """The router (NAT-PMP) and DNS agree: the echo service (HTTP) is not asked."""
+    path = config(tmp_path, f"ipv4 = http://echo.test/ip, {DNS4}, natpmp\n", update=False,
                   ipv6=False)
     before = world.echo_requests()
     result = world.client(path, "discover")

@@ -142,7 +142,7 @@ class Poll:
     address: str | None = None
 
     def __post_init__(self) -> None:
-        order = sorted(range(len(self.sources)), key=lambda i: self.sources[i].spec.cost)
+        order = sorted(range(len(self.sources)), key=lambda i: self.sources[i].cost)
         self.waiting = order
         for index, source in enumerate(self.sources):
             self.answers[index] = Answer(source.spec.text, source.spec.kind,

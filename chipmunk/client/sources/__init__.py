@@ -42,6 +42,11 @@ class Source(ABC):
         self.spec = spec
 
     @property
+    def cost(self) -> int:
+        """Its rank in the asking order: the cheapest are asked first."""
+        return self.spec.cost
+
+    @property
     def family_name(self) -> str:
         return FAMILY_NAMES[self.spec.family]
 

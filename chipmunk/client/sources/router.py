@@ -1,9 +1,10 @@
 """The router, asked for its WAN address: UPnP IGD and NAT-PMP.
 
 UPnP goes through miniupnpc (Debian's python3-miniupnpc): SSDP finds the
-gateway device, ``GetExternalIPAddress`` asks it.  The device found is kept
-for the next question of the same process (the daemon), so SSDP's wait is
-paid once.
+gateway device, ``GetExternalIPAddress`` asks it.  SSDP's search takes about
+a second whatever ``discoverdelay`` says (measured with Debian's miniupnpd),
+so a new process asks UPnP last; the device found is kept for the next
+question of the same process (the daemon), where it is cheap.
 
 NAT-PMP (RFC 6886) is written here: it is one 2-byte UDP question to the
 default gateway's port 5351 and a 12-byte answer, and no library in Debian
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import IPAddress, Source, SourceFailed
-from .spec import SourceSpec
+from .spec import COSTS, SourceSpec
 
 if TYPE_CHECKING:
     from ..settings import ClientSettings
@@ -88,6 +89,11 @@ class UPnPSource(Source):
         super().__init__(spec)
         self._device = None
         self._lock = threading.Lock()
+
+    @property
+    def cost(self) -> int:
+        """Cheap once the router is known (a LAN round trip), else SSDP's wait."""
+        return COSTS["natpmp"] if self._device is not None else self.spec.cost
 
     def ask(self, timeout: float) -> IPAddress:
         if not self._lock.acquire(blocking=False):

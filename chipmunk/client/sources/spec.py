@@ -28,10 +28,13 @@ RECORD_TYPES = {4: "A", 6: "AAAA"}
 #: the answer types a whoami name may have, and the classes
 DNS_TYPES = ("A", "AAAA", "TXT")
 DNS_CLASSES = ("IN", "CH")
-#: cheapest first: local answers, then the router, then one UDP question,
-#: then HTTP (a TCP and perhaps a TLS handshake)
-COSTS = {"interface": 0, "command": 1, "natpmp": 2, "upnp": 3, "dns": 4, "http": 5,
-         "chipmunk": 5}
+#: cheapest first: local answers, NAT-PMP (one UDP round trip to the
+#: router), one DNS question, HTTP (a TCP and perhaps a TLS handshake), and
+#: UPnP, whose SSDP search waits about a second in a new process (the
+#: daemon keeps the router it found: then UPnP costs a LAN round trip,
+#: see UPnPSource.cost)
+COSTS = {"interface": 0, "command": 1, "natpmp": 2, "dns": 4, "http": 5, "chipmunk": 5,
+         "upnp": 7}
 ROUTER_KINDS = ("upnp", "natpmp")
 #: kind -> (module to import, the Debian package that has it)
 NEEDS = {"dns": ("dns.message", "python3-dnspython, or pip install dnspython"),
