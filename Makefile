@@ -22,7 +22,7 @@ APT_TEST := python3-pytest python3-pytest-xdist python3-trustme python3-venv pyt
             pkg-config gcc curl python3-lexicon pdns-server pdns-backend-sqlite3 \
             ddclient inadyn wget python3-prometheus-client prometheus prometheus-node-exporter \
             chromium nginx-light wrk python3-miniupnpc miniupnpd-nftables nftables
-APT_BENCH := wrk nginx-light
+APT_BENCH := wrk nginx-light bind9 pdns-server pdns-backend-sqlite3 python3-miniupnpc miniupnpd-nftables nftables
 APT_E2E := systemd-container curl
 APT_DEB := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools pkg-config systemd \
            lintian fakeroot git reprepro gnupg
@@ -147,6 +147,7 @@ bench: apt-bench
 	$(PYTHON_DEBIAN) -m benchmarks.dyndns_bench
 	$(PYTHON_DEBIAN) -m benchmarks.metrics_bench
 	$(PYTHON_DEBIAN) -m benchmarks.netwatch_bench
+	$(PYTHON_DEBIAN) -m benchmarks.discovery_bench
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

@@ -140,6 +140,14 @@ class World:
                               input=rules, text=True, capture_output=True, timeout=WAIT)
         assert done.returncode == 0, f"nft: {done.stderr}"
 
+    def move_wan(self, old: str, new: str) -> None:
+        """The provider gives the router another WAN address (``ADDRESS/LENGTH``)."""
+        self.ip(self.router, "address", "del", old, "dev", "wan")
+        self.ip(self.router, "address", "add", new, "dev", "wan")
+        self.ip(self.router, "route", "replace", "default", "via", INTERNET4)
+        self.nft(self.router, "flush ruleset\n")
+        self.masquerade(self.router, "wan")
+
     def popen(self, namespace: str, argv: list[str], name: str, **env: str) -> subprocess.Popen:
         with open(self.directory / f"{name}.log", "ab") as log:
             process = subprocess.Popen(["ip", "netns", "exec", namespace, *argv],

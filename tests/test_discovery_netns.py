@@ -261,7 +261,7 @@ def test_the_daemon_reacts_to_a_network_event_through_the_same_discovery(world, 
     try:
         notify.wait_for("READY", "1")
         wait_until(lambda: published(tmp_path) == {WAN4}, "the first check")
-        move_wan(world, WAN4, "30", new_wan, "8")
+        world.move_wan(f"{WAN4}/30", f"{new_wan}/8")
         world.ip(world.home, "route", "add", "default", "via", "192.168.1.1", "metric", "50")
         wait_until(lambda: published(tmp_path) == {new_wan}, "the daemon to publish the new "
                    "address after the event", timeout=WAIT)
@@ -269,18 +269,10 @@ def test_the_daemon_reacts_to_a_network_event_through_the_same_discovery(world, 
         stop_process(daemon)
         notify.close()
         world.ip(world.home, "route", "flush", "default", "metric", "50")
-        move_wan(world, new_wan, "8", WAN4, "30")
+        world.move_wan(f"{new_wan}/8", f"{WAN4}/30")
     log = (tmp_path / "daemon.log").read_text()
     assert f"public address is now {new_wan} (was {WAN4})" in log, log
 
-
-def move_wan(world: World, old: str, old_length: str, new: str, new_length: str) -> None:
-    """The provider gives the router another WAN address."""
-    world.ip(world.router, "address", "del", f"{old}/{old_length}", "dev", "wan")
-    world.ip(world.router, "address", "add", f"{new}/{new_length}", "dev", "wan")
-    world.ip(world.router, "route", "replace", "default", "via", INTERNET4)
-    world.nft(world.router, "flush ruleset\n")
-    world.masquerade(world.router, "wan")
 
 
 def test_the_cheapest_sources_are_asked_first_and_asking_stops_at_agreement(world,
