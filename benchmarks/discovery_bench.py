@@ -2,8 +2,9 @@
 small internet of namespaces (tests/internet.py: nginx echo services,
 PowerDNS whoami, Debian's miniupnpd on a NAT router, chipmunk-server).
 
-- A check with three HTTP echo sources and the router (UPnP), two of which
-  must agree, against a check with one chipmunk source, the peer: the
+- A check with three HTTP echo sources and the router (UPnP; and NAT-PMP,
+  which is asked first), two of which must agree, against a check with one
+  chipmunk source, the peer: the
   median of ROUNDS checks in one process each, alternating (the daemon's
   case: the router found once), and the first check of a new process (the
   timer's case).  Goal: <= 1.5x.
@@ -121,9 +122,10 @@ def main() -> int:
             world.start_miniupnpd()
             many = config(directory, "many", f"ipv4 = upnp, {HTTP_SOURCES}", endpoint)
             one = config(directory, "one", "ipv4 = chipmunk", endpoint)
+            natpmp = config(directory, "natpmp", f"ipv4 = natpmp, {HTTP_SOURCES}", endpoint)
             measured = subprocess.run(
                 ["ip", "netns", "exec", world.home, sys.executable, "-m",
-                 "benchmarks.discovery_bench", "--inside", str(many), str(one)],
+                 "benchmarks.discovery_bench", "--inside", str(many), str(one), str(natpmp)],
                 capture_output=True, text=True, timeout=600, env=helpers.child_env())
             if measured.returncode != 0:
                 raise SystemExit(measured.stderr)
@@ -134,8 +136,9 @@ def main() -> int:
             reactions = reaction_times(world, three, directory / "three.hosts")
         finally:
             world.close()
-    (many_first, one_first), (many_median, one_median) = figures["first"], figures["median"]
-    many_p90, one_p90 = figures["p90"]
+    (many_first, one_first, natpmp_first) = figures["first"]
+    (many_median, one_median, natpmp_median) = figures["median"]
+    many_p90, one_p90, natpmp_p90 = figures["p90"]
     print(f"\n== discovery: UPnP + 3 HTTP echo sources (2 must agree) vs one chipmunk source, "
           f"{ROUNDS} checks each in one process")
     print(f"one chipmunk source (peer):   median {one_median * 1000:.2f} ms  "
@@ -144,6 +147,9 @@ def main() -> int:
           f"p90 {many_p90 * 1000:.2f} ms  first {many_first * 1000:.1f} ms")
     print(f"ratio of the medians: {many_median / one_median:.2f} (goal <= 1.5); "
           f"of the first checks (a timer's new process): {many_first / one_first:.2f}")
+    print(f"NAT-PMP + 3 HTTP, agree = 2:  median {natpmp_median * 1000:.2f} ms  "
+          f"p90 {natpmp_p90 * 1000:.2f} ms  first {natpmp_first * 1000:.1f} ms  "
+          f"(the router asked first: ratio {natpmp_median / one_median:.2f})")
     print(f"\n== daemon reaction, UPnP + HTTP + DNS: WAN change, event at home -> hosts file, "
           f"{CHANGES} changes")
     print(f"p50 {statistics.median(reactions):.2f} s  max {max(reactions):.2f} s "
