@@ -35,7 +35,7 @@ PYPI_PACKAGES := cheroot requests systemd-python dnspython dns-lexicon prometheu
 LINT_PACKAGES := ruff mypy types-requests
 DIST_PACKAGES := build twine
 
-.PHONY: test lint test-debian test-pypi e2e run bench deb repo apt-runtime apt-test apt-bench \
+.PHONY: test lint test-debian test-pypi e2e run bench deb old-deb repo apt-runtime apt-test apt-bench \
         apt-deb venv dev dist clean
 
 # apt-get only when something is missing, so a prepared machine needs no network.
@@ -117,13 +117,26 @@ lint: venv
 repo: deb
 	PATH=$(SYSTEM_PATH) tools/make-repo.sh build/deb build/repo $(REPO_URL)
 
+# The previous release's packages, built from the commit packaging/releases
+# names for it, in build/old/deb/ (the upgrade test installs them first).
+PREVIOUS_COMMIT := $(shell awk -v v=$(VERSION) '!/^\#/ && NF == 2 && $$1 != v {c = $$2} END {print c}' packaging/releases)
+old-deb: apt-deb
+	@git cat-file -e "$(PREVIOUS_COMMIT)^{commit}" 2>/dev/null || { echo "the previous \
+	release's commit $(PREVIOUS_COMMIT) is not in this clone (git fetch --unshallow)"; exit 1; }
+	rm -rf build/old && mkdir -p build/old/deb
+	git clone -q --no-checkout . build/old/src && git -C build/old/src checkout -q $(PREVIOUS_COMMIT)
+	$(MAKE) -C build/old/src deb >build/old/build.log 2>&1 || { tail -20 build/old/build.log; exit 1; }
+	cp build/old/src/build/deb/*.deb build/old/deb/
+	@ls -1 build/old/deb/*.deb
+
 # The packages on a booted systemd (systemd-nspawn on an overlay of /), as root;
 # before that, apt on this machine takes the signed repository and refuses it
-# tampered with.
-e2e: repo
+# tampered with.  Then, in a second boot, the upgrade from the previous release.
+e2e: repo old-deb
 	$(call apt_install,$(APT_E2E))
 	tests/e2e/check-repo.sh build/repo
 	tests/e2e/run.sh build/deb build/repo
+	SCENARIO=upgrade.sh tests/e2e/run.sh build/deb build/repo build/old/deb
 
 test-debian: apt-test
 	@echo "== tests on Debian's packages:" $$($(PYTHON_DEBIAN) -c 'import cheroot, requests; print("cheroot", cheroot.__version__, "requests", requests.__version__)')

@@ -6,52 +6,14 @@
 # autopkgtest (debian/tests/e2e) runs it with the packages already installed
 # (DEBS empty), so the install and reinstall steps are skipped there.
 set -euo pipefail
-export LC_ALL=C.UTF-8 SYSTEMD_PAGER=
-RESULTS=${RESULTS:-/results}
-DEBS=${DEBS-/opt/chipmunk-e2e}
-LOG=$RESULTS/log
-exec >>"$LOG" 2>&1
-step() { echo "== $*"; }
-fail() { echo "FAIL: $*"; exit 1; }
-on_exit() {
-    code=$?
-    if [ "$code" -ne 0 ]; then
-        echo "== the journal of the chipmunk units (last 150 lines)"
-        journalctl -b --no-pager -u chipmunk-server -u chipmunk-client \
-            -u chipmunk-clientd | tail -150
-        echo FAIL > $RESULTS/status
-    else
-        echo PASS > $RESULTS/status
-    fi
-}
-trap on_exit EXIT
-
-# wait_for SECONDS DESCRIPTION COMMAND...: poll once a second, bounded.
-wait_for() {
-    local seconds=$1 what=$2; shift 2
-    for _ in $(seq "$seconds"); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 1
-    done
-    fail "$what (after ${seconds}s)"
-}
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if [ -n "$DEBS" ] && [ -d "$DEBS/repo" ]; then
     # As a user adds it: the key and the .sources file from the repository
     # (served on the container's loopback), then apt verifies the signature.
     step "add the signed repository, apt-get update, install from it"
-    python3 -m http.server --bind 127.0.0.1 --directory "$DEBS/repo" 8099 >/dev/null 2>&1 &
-    wait_for 15 "the repository is served" curl -sf http://127.0.0.1:8099/chipmunk.sources
-    install -d -m 755 /etc/apt/keyrings
-    curl -fsS http://127.0.0.1:8099/chipmunk-archive-keyring.asc \
-        -o /etc/apt/keyrings/chipmunk-archive-keyring.asc
-    curl -fsS http://127.0.0.1:8099/chipmunk.sources \
-        | sed 's|^URIs: .*|URIs: http://127.0.0.1:8099|' > /etc/apt/sources.list.d/chipmunk.sources
-    # only this source: the container has no other network
-    apt-get update -o Dir::Etc::SourceList=sources.list.d/chipmunk.sources \
-        -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=0 2>&1 | tee /tmp/update.log
-    ! grep -qiE "not signed|NO_PUBKEY|signatures were invalid|^E:" /tmp/update.log \
-        || fail "apt-get update did not verify the repository"
+    add_repository
     apt-get install -y chipmunk-server chipmunk-client
     [ "$(dpkg-query -W -f='${Version}' chipmunk-server)" = \
         "$(apt-cache policy chipmunk-server | sed -n 's/^  Candidate: //p')" ] \
