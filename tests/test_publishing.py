@@ -61,6 +61,21 @@ def test_the_known_state_is_one_for_both_workers_and_outlives_a_restart(
     assert named.query(HOME, "A") == ["192.0.2.8"]
 
 
+def test_each_worker_answers_from_what_the_other_wrote(tmp_path, start_server, named):
+    """The workers keep what they read of the known state and the .cm in
+    memory: a change one of them published is seen by the other at once
+    (new connections land on either worker), never answered nochg from an
+    old read."""
+    server = start_server(config(tmp_path / "state", rfc2136(named), server="workers = 2\n"))
+    for round_ in range(12):
+        address = f"192.0.2.{10 + round_ % 2}"
+        assert update(server, f"hostname={HOME}&myip={address}") == f"good {address}\n"
+        assert {update(server, f"hostname={HOME}&myip={address}") for _ in range(6)} == \
+            {f"nochg {address}\n"}
+    assert named.query(HOME, "A") == ["192.0.2.11"]
+    assert (tmp_path / "state" / "alice.cm").read_text() == "192.0.2.11\n"
+
+
 def test_the_status_page_asks_no_provider(tmp_path, start_server, named):
     server = start_server(config(tmp_path / "state", rfc2136(named)))
     assert update(server, f"hostname={HOME}&myip=192.0.2.7,2001:db8::7") == \

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..atomicfile import touch, write_atomic
 from ..events import Event, log_event
+from .readcache import ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,11 @@ def make_state_dir(directory: Path) -> bool:
 
 
 class AddressBook:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, reads: ReadCache | None = None) -> None:
+        """``reads``: what this worker read, kept until any worker writes
+        (None: every store reads the file)."""
         self.directory = Path(directory)
+        self.reads = reads
         self._lock = threading.Lock()
 
     def path_for(self, username: str) -> str:
@@ -79,9 +83,14 @@ class AddressBook:
         """Persist ``address``; True when it changed.  Raises OSError on failure."""
         path = self.path_for(username)
         with self._lock:
-            if self._read(path) == address:
+            held = self._read(path) if self.reads is None else self.reads.get(path, self._read)
+            if held == address:
                 return False
-            write_atomic(path, f"{address}\n".encode("ascii"))
+            try:
+                write_atomic(path, f"{address}\n".encode("ascii"))
+            finally:
+                if self.reads is not None:
+                    self.reads.wrote()
             touch(self.directory / UPDATED_FLAG)
         return True
 

@@ -33,10 +33,13 @@ from ..converters import normalize_hostname
 from ..errors import Misconfigured
 from ..providers import Current, DNSProvider, Record
 from .addressbook import UPDATED_FLAG
+from .readcache import ReadCache
 
 STORE_DIRECTORY = "hostnames"
 CHANGES_DIRECTORY = "changes"
 KNOWN_DIRECTORY = "known"
+#: host names whose file path each HostnameFiles keeps (the config names them)
+MAX_PATHS = 4096
 
 
 class HostnameFiles:
@@ -52,12 +55,19 @@ class HostnameFiles:
         """``durable`` False: a cache, rebuilt if a crash loses it (no fsync)."""
         self.directory = Path(directory)
         self.durable = durable
+        self._paths: dict[str, str] = {}
 
     def path(self, hostname: str) -> str:
-        """A string, not a Path: this runs for every dyndns2 update."""
-        if normalize_hostname(hostname) != hostname:  # also keeps it a plain file name
-            raise ValueError(f"{hostname!r} is not a host name")
-        return os.path.join(self.directory, hostname)
+        """A string, not a Path: this runs for every dyndns2 update (and the
+        answer is kept: the names are the config's)."""
+        path = self._paths.get(hostname)
+        if path is None:
+            if normalize_hostname(hostname) != hostname:  # also keeps it a plain file name
+                raise ValueError(f"{hostname!r} is not a host name")
+            path = os.path.join(self.directory, hostname)
+            if len(self._paths) < MAX_PATHS:
+                self._paths[hostname] = path
+        return path
 
     def read(self, hostname: str) -> dict[str, str]:
         """Raises OSError (or ValueError, UnicodeDecodeError) when unreadable."""
@@ -149,13 +159,26 @@ class KnownState:
     at another server or file, what the old one held is not believed.
     """
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, reads: ReadCache | None = None) -> None:
+        """``reads``: what this worker read, kept until any worker writes
+        (None: every read reads the file)."""
         # lost in a crash, it costs one read per record: not worth two fsyncs
         # on every confirmation
         self.files = HostnameFiles(Path(state_dir) / KNOWN_DIRECTORY, durable=False)
+        self.reads = reads
 
     def read(self, hostname: str) -> dict[tuple[str, str], Known]:
-        """(provider, record type) -> what is known; {} when nothing or unreadable."""
+        """(provider, record type) -> what is known; {} when nothing or
+        unreadable.  The answer is shared: do not change it."""
+        if self.reads is None:
+            return self._read(hostname)
+        try:
+            path = self.files.path(hostname)
+        except ValueError:
+            return {}
+        return self.reads.get(path, lambda _: self._read(hostname))
+
+    def _read(self, hostname: str) -> dict[tuple[str, str], Known]:
         try:
             entries = self.files.read(hostname)
         except (OSError, ValueError, UnicodeDecodeError):
@@ -182,11 +205,21 @@ class KnownState:
                 if not (other.partition("@")[0] == name and other.endswith(f"/{rtype}"))}
             kept[key] = f"{address} {when:.3f}"
             return kept
-        self.files.change(hostname, confirmed)
+        try:
+            self.files.change(hostname, confirmed)
+        finally:
+            self._wrote()
 
     def forget(self, provider: str, hostname: str, rtype: str) -> None:
         """Raises OSError when it cannot write."""
-        self.files.merge(hostname, {f"{provider}/{rtype}": None})
+        try:
+            self.files.merge(hostname, {f"{provider}/{rtype}": None})
+        finally:
+            self._wrote()
+
+    def _wrote(self) -> None:
+        if self.reads is not None:
+            self.reads.wrote()
 
 
 def known_name(provider: DNSProvider) -> str:

@@ -44,6 +44,7 @@ from ..logs import Summarized
 from ..providers import Change, DNSProvider, Record, provider_class
 from . import metrics
 from .hostnames import ChangeLog, HostnameStore, Known, KnownState, known_name
+from .readcache import ReadCache
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -180,12 +181,14 @@ def publishing_pool() -> concurrent.futures.ThreadPoolExecutor:
 class Publisher:
     def __init__(self, providers: Iterable[DNSProvider], state_dir: Path,
                  recheck: float = 0.0, timeout: float = 10.0, backoff: float = 0.0,
-                 waiting: int = 2, clock: Callable[[], float] = time.time) -> None:
-        """``waiting``: how many requests of this process may wait on providers."""
+                 waiting: int = 2, clock: Callable[[], float] = time.time,
+                 reads: ReadCache | None = None) -> None:
+        """``waiting``: how many requests of this process may wait on providers;
+        ``reads``: the known state this worker read, until any worker writes."""
         self.providers = tuple(providers)
         #: each provider's name in the known state
         self._names = {provider: known_name(provider) for provider in self.providers}
-        self.known = KnownState(state_dir)
+        self.known = KnownState(state_dir, reads)
         self.changes = ChangeLog(state_dir)
         self.recheck, self.timeout, self.clock = recheck, timeout, clock
         self._breakers = {provider.name: _Breaker(backoff, time.monotonic)
@@ -197,11 +200,12 @@ class Publisher:
                                 "was waiting")
 
     @classmethod
-    def for_settings(cls, settings: ServerSettings) -> Publisher:
+    def for_settings(cls, settings: ServerSettings, reads: ReadCache | None = None
+                     ) -> Publisher:
         started = build_publishers(settings)
         return cls(started or [HostnameStore(settings.state_dir)], settings.state_dir,
                    settings.recheck, settings.timeout, settings.backoff,
-                   max(settings.threads // 2, 1))
+                   max(settings.threads // 2, 1), reads=reads)
 
     def close(self) -> None:
         """Close the providers (a request still using one reconnects)."""

@@ -49,6 +49,6 @@ def build_runtime(settings: ServerSettings, shared: ServerWide,
                        settings.users, budget=shared.budget, cache=shared.logins,
                        waiting=max(settings.threads // 2, 1)),
                    lockout=lockout,
-                   addressbook=AddressBook(settings.state_dir),
-                   publisher=Publisher.for_settings(settings),
+                   addressbook=AddressBook(settings.state_dir, shared.reads),
+                   publisher=Publisher.for_settings(settings, shared.reads),
                    challenge=f'Basic realm="{settings.realm}", charset="UTF-8"')
