@@ -76,6 +76,22 @@ def test_each_worker_answers_from_what_the_other_wrote(tmp_path, start_server, n
     assert (tmp_path / "state" / "alice.cm").read_text() == "192.0.2.11\n"
 
 
+def test_a_repeated_answer_is_not_kept_past_recheck(tmp_path, start_server, named):
+    """A repeated nochg is answered from memory, but the provider is asked
+    again once recheck passed since it last confirmed the record."""
+    server = start_server(config(tmp_path / "state", rfc2136(named),
+                                 publish="recheck = 1\n"))
+    began = time.monotonic()
+    assert update(server, f"hostname={HOME}&myip=192.0.2.7") == "good 192.0.2.7\n"
+    asked = named.queries(HOME)
+    time.sleep(max(began + 0.5 - time.monotonic(), 0))
+    assert update(server, f"hostname={HOME}&myip=192.0.2.7") == "nochg 192.0.2.7\n"
+    assert named.queries(HOME) == asked, "within recheck: no DNS read"
+    time.sleep(max(began + 1.2 - time.monotonic(), 0))
+    assert update(server, f"hostname={HOME}&myip=192.0.2.7") == "nochg 192.0.2.7\n"
+    assert named.queries(HOME) == asked + 1, "recheck passed: the provider was read"
+
+
 def test_the_status_page_asks_no_provider(tmp_path, start_server, named):
     server = start_server(config(tmp_path / "state", rfc2136(named)))
     assert update(server, f"hostname={HOME}&myip=192.0.2.7,2001:db8::7") == \

@@ -131,14 +131,20 @@ def shown(addresses: dict[str, str]) -> str:
 
 def update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> list[str]:
     """The answer's lines for one /nic/update request of ``user`` (counted)."""
-    lines = _update_lines(runtime, user, client, environ)
+    query = environ.get("QUERY_STRING", "")
+    key = (user, client, query)
+    lines = runtime.replays.get(key)
+    if lines is None:
+        lines = _update_lines(runtime, user, client, query, key)
     for line in lines:
         metrics.METRICS.dyndns(line.split(" ", 1)[0])
     return lines
 
 
-def _update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> list[str]:
-    values = query_values(environ.get("QUERY_STRING", ""))
+def _update_lines(runtime: Runtime, user: str, client: str, query: str,
+                  key: tuple[str, str, str]) -> list[str]:
+    token = runtime.replays.token.current()  # before anything is read
+    values = query_values(query)
     hostnames = [name for name in values.get("hostname", "").split(",") if name.strip()]
     if not hostnames:
         return ["notfqdn"]
@@ -170,6 +176,11 @@ def _update_lines(runtime: Runtime, user: str, client: str, environ: dict) -> li
              for hostname in (normalized[raw] for raw in hostnames)]
     if any(result is not Published.FAILED for result in published.values()):
         _remember(runtime, user, addresses, client)
+    if all(result is Published.NOCHG for result in published.values()) and \
+            len(theirs) == len(hostnames):
+        until = runtime.publisher.settled_until(theirs, addresses)
+        if until is not None:
+            runtime.replays.keep(key, token, lines, until)
     return lines
 
 

@@ -32,6 +32,7 @@ import concurrent.futures
 import enum
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -227,6 +228,27 @@ class Publisher:
         name = self._names[provider]
         return {rtype: known for (held_by, rtype), known in self.known.read(hostname).items()
                 if held_by == name}
+
+    def settled_until(self, hostnames: Sequence[str], addresses: dict[str, str]
+                      ) -> float | None:
+        """Until when (this publisher's clock) the known state answers every
+        record of ``hostnames`` for ``addresses`` without asking a provider;
+        None when one must be asked now."""
+        until = math.inf
+        for hostname in hostnames:
+            known = self.known.read(hostname)
+            for provider in self.providers:
+                if not provider.owns(hostname):
+                    continue
+                for rtype, address in addresses.items():
+                    entry = known.get((self._names[provider], rtype))
+                    if entry is None or entry.address != address:
+                        return None
+                    if provider.readable:
+                        if self.recheck <= 0:
+                            return None
+                        until = min(until, entry.confirmed + self.recheck)
+        return until
 
     def publish(self, user: str, hostnames: Sequence[str],
                 addresses: dict[str, str]) -> dict[str, Published]:

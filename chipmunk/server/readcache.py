@@ -1,4 +1,5 @@
-"""Small state files a worker read, kept until any worker writes one.
+"""Small state files a worker read, and the answers worked out from them,
+kept until any worker writes one.
 
 Every repeated dyndns2 update reads two small files: the known state of its
 hostname and the user's ``.cm``.  Reading each costs an open, a read and a
@@ -70,3 +71,35 @@ class ReadCache:
     def wrote(self) -> None:
         """A file was written (call after the write): every worker reads again."""
         self.token.bump()
+
+
+class Replays:
+    """The answers of updates that changed nothing, for their repetitions.
+
+    A router repeats the same update (the same user, query and address) every
+    few minutes, and between two writes of any worker its answer stays
+    ``nochg``.  Such an answer is kept with the write token read before it
+    was worked out (:class:`WriteToken`) and used again while the
+    token is unchanged, for at most ``MAX_AGE`` seconds and never past the
+    moment the known state stops answering for the provider (``recheck``).
+    Only all-``nochg`` answers are kept: nothing else was logged for them.
+    """
+
+    MAX_AGE = 1.0
+    MAX_ENTRIES = 4096
+
+    def __init__(self, token: WriteToken, clock: Callable[[], float]) -> None:
+        self.token, self.clock = token, clock
+        self._answers: dict[tuple[str, str, str], tuple[bytes, float, list[str]]] = {}
+
+    def get(self, key: tuple[str, str, str]) -> list[str] | None:
+        entry = self._answers.get(key)
+        if entry is None or entry[0] != self.token.current() or self.clock() >= entry[1]:
+            return None
+        return entry[2]
+
+    def keep(self, key: tuple[str, str, str], token: bytes, lines: list[str],
+             until: float) -> None:
+        if len(self._answers) >= self.MAX_ENTRIES:
+            self._answers.clear()
+        self._answers[key] = (token, min(until, self.clock() + self.MAX_AGE), lines)

@@ -19,6 +19,7 @@ from .auth import Authenticator
 from .forwarded import RemoteAddressResolver
 from .lockout import LoginLockout
 from .publisher import Publisher
+from .readcache import Replays
 from .serverwide import ServerWide
 from .settings import ServerSettings
 
@@ -32,6 +33,8 @@ class Runtime:
     addressbook: AddressBook
     publisher: Publisher
     challenge: str
+    #: repeated dyndns2 updates that changed nothing, answered again
+    replays: Replays
 
 
 
@@ -42,6 +45,7 @@ def build_runtime(settings: ServerSettings, shared: ServerWide,
     lockout = LoginLockout(settings.auth_failure_limit, settings.auth_failure_window,
                            settings.auth_lockout, settings.lockout_ipv4_prefix,
                            settings.lockout_ipv6_prefix, clock=clock, table=shared.lockouts)
+    publisher = Publisher.for_settings(settings, shared.reads)
     return Runtime(settings=settings,
                    resolver=RemoteAddressResolver(settings.trusted_proxies,
                                                   settings.proxy_header),
@@ -50,5 +54,6 @@ def build_runtime(settings: ServerSettings, shared: ServerWide,
                        waiting=max(settings.threads // 2, 1)),
                    lockout=lockout,
                    addressbook=AddressBook(settings.state_dir, shared.reads),
-                   publisher=Publisher.for_settings(settings, shared.reads),
-                   challenge=f'Basic realm="{settings.realm}", charset="UTF-8"')
+                   publisher=publisher,
+                   challenge=f'Basic realm="{settings.realm}", charset="UTF-8"',
+                   replays=Replays(shared.reads.token, publisher.clock))
