@@ -21,7 +21,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
-from helpers import WAIT, stop_process
+from helpers import WAIT, server_config, stop_process
 
 NAMED = "/usr/sbin/named"
 ZONE = "example.test"
@@ -74,7 +74,7 @@ key "{OTHER_KEY_NAME}" {{ algorithm hmac-sha256; secret "{self.other_secret}"; }
 zone "{ZONE}" {{
     type primary;
     file "{directory}/{ZONE}.db";
-    update-policy {{ grant {KEY_NAME} zonesub A AAAA; }};
+    update-policy {{ grant {KEY_NAME} zonesub A AAAA TXT; }};
 }};
 """)
         self.log = directory / "named.log"
@@ -126,3 +126,20 @@ zone "{ZONE}" {{
         update.replace(dns.name.from_text(name), 300, rdtype, *values)
         response = dns.query.tcp(update, "127.0.0.1", port=self.port, timeout=5)
         assert response.rcode() == 0
+
+
+#: the names the dyndns2 tests' user alice owns
+HOME, NAS = f"home.{ZONE}", f"nas.{ZONE}"
+
+
+def publishing_config(tmp_path, named: Named, name: str = "state") -> str:
+    """A chipmunk-server config whose user alice publishes HOME and NAS to
+    ``named`` by RFC 2136 (state in ``tmp_path/name``)."""
+    state = tmp_path / name
+    state.mkdir()
+    return server_config(state, users="alice = wonderland\n",
+                         server="publish_non_global = yes\n") + (
+        f"\n[Hostnames]\nalice = {HOME}, {NAS}\n\n[Publish]\nprovider = rfc2136\n"
+        f"timeout = 3\nbackoff = 1\n\n[rfc2136]\nserver = 127.0.0.1\nport = {named.port}\n"
+        f"zone = {ZONE}\n"
+        f"key_name = {KEY_NAME}\nkey_secret = {named.secret}\nttl = 60\n")

@@ -13,21 +13,8 @@ import time
 
 import pytest
 
-from bind import KEY_NAME, ZONE, Named
-from helpers import WAIT, basic, run_client, server_config, wait_until, write_client_config
-
-HOME, NAS = f"home.{ZONE}", f"nas.{ZONE}"
-
-
-def publishing_config(tmp_path, named: Named, name: str = "state") -> str:
-    state = tmp_path / name
-    state.mkdir()
-    return server_config(state, users="alice = wonderland\n",
-                         server="publish_non_global = yes\n") + (
-        f"\n[Hostnames]\nalice = {HOME}, {NAS}\n\n[Publish]\nprovider = rfc2136\n"
-        f"timeout = 3\nbackoff = 1\n\n[rfc2136]\nserver = 127.0.0.1\nport = {named.port}\n"
-        f"zone = {ZONE}\n"
-        f"key_name = {KEY_NAME}\nkey_secret = {named.secret}\nttl = 60\n")
+from bind import HOME, NAS, publishing_config
+from helpers import WAIT, basic, run_client, wait_until, write_client_config
 
 
 @pytest.fixture

@@ -217,6 +217,12 @@ class DNSProvider(abc.ABC):
     def write(self, record: Record, address: str, current: Current) -> None:
         """Point ``record`` at ``address``; ``current`` is what read() returned."""
 
+    def write_txt(self, name: str, values: list[str]) -> None:
+        """Make ``values`` the TXT records of ``name`` (none: remove them), for
+        ACME challenges; a provider that cannot hold TXT records says so."""
+        raise Misconfigured(f"{self.name} cannot hold TXT records; ACME challenges "
+                            "need a provider that can (rfc2136)")
+
     def close(self) -> None:  # a hook: most providers hold nothing to release
         """Release connections; called when a config is replaced."""
         return None

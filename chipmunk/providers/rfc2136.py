@@ -136,3 +136,22 @@ class RFC2136Provider(DNSProvider):
         update.replace(dns.name.from_text(record.name), self.values["ttl"], record.rtype,
                        address)
         self._exchange(update, f"updating {record.name} {record.rtype}")
+
+    def write_txt(self, name: str, values: list[str]) -> None:
+        import dns.name
+        import dns.rdata
+        import dns.rdataclass
+        import dns.rdatatype
+        import dns.rrset
+        import dns.update
+        update = dns.update.UpdateMessage(self.origin, keyring=self._keyring())
+        owner = dns.name.from_text(name)
+        if values:
+            rrset = dns.rrset.RRset(owner, dns.rdataclass.IN, dns.rdatatype.TXT)
+            for value in values:
+                rrset.add(dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT,
+                                              f'"{value}"'), self.values["ttl"])
+            update.replace(owner, rrset)
+        else:
+            update.delete(owner, "TXT")
+        self._exchange(update, f"setting {name} TXT")

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from ..events import Event, log_event
 from ..logs import Summarized
-from . import crosssite, dyndns, metrics, statuspage
+from . import acme, crosssite, dyndns, metrics, statuspage
+from .auth import basic_header
 from .budget import HashBudgetExhausted
 from .forwarded import Origin
 from .runtime import Runtime, build_runtime
@@ -105,6 +106,15 @@ def _status(runtime: Runtime, request: Request) -> Reply:
     return Reply("200 OK", page.encode("utf-8"), content_type, headers)
 
 
+def _acme_update(runtime: Runtime, request: Request) -> Reply:
+    status, document = acme.update(runtime, request.user, request.environ)
+    return Reply.json(status, document)
+
+
+def _health(runtime: Runtime, request: Request) -> Reply:
+    return Reply.text("200 OK", "")
+
+
 def _nic_update(runtime: Runtime, request: Request) -> Reply:
     lines = dyndns.update_lines(runtime, request.user, request.client, request.environ)
     return Reply.text("200 OK", "".join(f"{line}\n" for line in lines))
@@ -123,6 +133,13 @@ class Route:
     changes_state: bool = False
     #: counted as a dyndns2 answer in the metrics
     dyndns: bool = False
+    #: what a key must be issued for to use it (None: keys are refused)
+    key_scope: str | None = None
+    #: credentials may come as acme-dns's X-Api-User and X-Api-Key
+    api_key_headers: bool = False
+    #: answered without credentials
+    public: bool = False
+    unauthorized_type: str = TEXT
 
 
 READ_ONLY = ("GET", "HEAD")
@@ -134,9 +151,17 @@ ROUTES: dict[str, Route] = {
     "/get/ip.json": Route(READ_ONLY, _get_ip_json),
     "/ip": Route(READ_ONLY, _bare_ip),
     "/set": Route(("GET", "POST"), _set, changes_state=True),
-    **{path: Route(("GET",), _nic_update, dyndns.BADAUTH, changes_state=True, dyndns=True)
+    **{path: Route(("GET",), _nic_update, dyndns.BADAUTH, changes_state=True, dyndns=True,
+                   key_scope="update")
        for path in dyndns.PATHS},
+    "/acme/update": (ACME := Route(("POST",), _acme_update, '{"error": "forbidden"}',
+                                   changes_state=True, key_scope="acme",
+                                   api_key_headers=True, unauthorized_type=JSON)),
+    "/health": Route(READ_ONLY, _health, public=True),
 }
+#: path -> route for POST where it differs: acme-dns's POST /update (GET
+#: /update stays the dyndns2 alias)
+POST_ROUTES: dict[str, Route] = {"/update": ACME}
 NOT_FOUND = Reply.text("404 Not Found", "Not found\n")
 
 
@@ -209,7 +234,8 @@ class ChipmunkApp:
             return Reply.text("429 Too Many Requests",
                               f"Too many failed logins; retry in {wait} seconds\n",
                               ("Retry-After", str(wait)))
-        route = ROUTES.get(environ.get("PATH_INFO", ""))
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD")
+        route = (POST_ROUTES.get(path) if method == "POST" else None) or ROUTES.get(path)
         if route is None:
             return NOT_FOUND
         if environ.get("REQUEST_METHOD") not in route.methods:
@@ -223,7 +249,11 @@ class ChipmunkApp:
                             "(%s)", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
                             client, why)
                 return Reply.text("403 Forbidden", "Cross-site request refused\n")
+        if route.public:
+            return route.handler(runtime, Request(environ, origin, ""))
         header = environ.get("HTTP_AUTHORIZATION")
+        if route.api_key_headers and "HTTP_X_API_USER" in environ:
+            header = basic_header(environ["HTTP_X_API_USER"], environ.get("HTTP_X_API_KEY", ""))
         lockout = runtime.lockout
         try:
             verdict = runtime.authenticator.check(
@@ -243,9 +273,30 @@ class ChipmunkApp:
                 self._failed_login(runtime, client, verdict.supplied or "")
             if route.dyndns:
                 metrics.METRICS.dyndns("badauth")
-            return Reply.text("401 Unauthorized", route.unauthorized,
-                              ("WWW-Authenticate", runtime.challenge))
+            return self._unauthorized(runtime, route)
+        if not self._may(runtime, route, user, environ):
+            log.warning("refused %s %s from %s as %s: %s", method, path, client, user,
+                        "the key was not issued for it" if user in runtime.settings.keys
+                        else "only a key may use it")
+            return self._unauthorized(runtime, route)
         return route.handler(runtime, Request(environ, origin, user))
+
+    @staticmethod
+    def _unauthorized(runtime: Runtime, route: Route) -> Reply:
+        return Reply("401 Unauthorized",
+                     route.unauthorized.encode("utf-8"), route.unauthorized_type,
+                     (("WWW-Authenticate", runtime.challenge),))
+
+    @staticmethod
+    def _may(runtime: Runtime, route: Route, user: str, environ: dict) -> bool:
+        """Whether ``user`` (a user, or a key) may use ``route``: a key only
+        what it was issued for, and its own name; the acme-dns API only keys."""
+        key = runtime.settings.keys.get(user)
+        if key is None:
+            return route.key_scope != "acme"
+        if route.key_scope is None or not key.may(route.key_scope):
+            return False
+        return not route.dyndns or dyndns.only_own_names(runtime, user, environ)
 
     @staticmethod
     def _failed_login(runtime: Runtime, client: str, name: str) -> None:

@@ -37,6 +37,13 @@ class Verdict:
     supplied: str | None = None
 
 
+def basic_header(username: str, password: str) -> str:
+    """The Basic Authorization header for these credentials (acme-dns sends
+    them as X-Api-User and X-Api-Key)."""
+    pair = f"{username}:{password}".encode("utf-8", "surrogateescape")
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
 def parse_basic(header: str | None) -> tuple[str, bytes] | None:
     """(username, password) from an Authorization header, or None if unusable."""
     if not header:

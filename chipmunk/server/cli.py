@@ -12,6 +12,7 @@ from ..logs import log_warnings
 from . import settings as server_settings
 from .checks import load_checked
 from .daemon import serve as serve_forever
+from .keys import new_key
 from .passwords import hash_password
 from .publisher import check_publishers
 
@@ -29,6 +30,12 @@ commands:
   hash-password  read a password (prompted on a terminal, else one line
                  from stdin) and print a hash to paste into [Users]
   sample-config  print a commented config showing every key and default
+  new-key HOSTNAME [--update] [--acme]
+                 make a key for one hostname of [Hostnames]: print the
+                 section to append to the config, and (as comments, shown
+                 once) the user and key a router or an ACME client stores.
+                 --update: dyndns2 updates of HOSTNAME (the default);
+                 --acme: its ACME challenge through the acme-dns API
 
 API (HTTP Basic auth on every request):
   GET /get/ip        Your IP:  ADDR
@@ -40,6 +47,11 @@ API (HTTP Basic auth on every request):
                      notfqdn, numhost, dnserr or 911 per name; [Hostnames]
                      says whose names, [Publish] where they go
   GET /              your status page (HTML for a browser, text for curl)
+  POST /update, POST /acme/update
+                     the acme-dns API (X-Api-User, X-Api-Key of a key issued
+                     with --acme; {"subdomain": KEY_ID, "txt": VALUE}): sets
+                     _acme-challenge.HOSTNAME TXT
+  GET /health        200, without credentials
 
 metrics: [Server] metrics_listen serves Prometheus' /metrics apart, without
 a password.
@@ -88,13 +100,26 @@ def hash_password_command(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def new_key_command(args: argparse.Namespace) -> int:
+    if not args.hostname:
+        print("chipmunk-server: new-key needs a HOSTNAME", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        _, _, fragment = new_key(args.hostname, args.update, args.acme)
+    except ValueError as error:
+        print(f"chipmunk-server: {error}", file=sys.stderr)
+        return ExitCode.DATAERR
+    print(fragment, end="")
+    return ExitCode.OK
+
+
 def sample_config(args: argparse.Namespace) -> int:
     print(server_settings.render_sample(), end="")
     return ExitCode.OK
 
 
 COMMANDS = {"serve": serve, "check": check, "hash-password": hash_password_command,
-            "sample-config": sample_config}
+            "sample-config": sample_config, "new-key": new_key_command}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
                          server_settings.DEFAULT_CONFIG_PATH)
     parser.add_argument("command", nargs="?", default="serve", choices=COMMANDS,
                         help="what to do (default: serve)")
+    parser.add_argument("hostname", nargs="?", help="new-key: the key's hostname")
+    parser.add_argument("--update", action="store_true",
+                        help="new-key: the key may update the hostname's A/AAAA by dyndns2")
+    parser.add_argument("--acme", action="store_true",
+                        help="new-key: the key may set the hostname's ACME challenge")
     return parser
 
 

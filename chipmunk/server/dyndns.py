@@ -163,7 +163,7 @@ def _update_lines(runtime: Runtime, user: str, client: str, query: str,
                 log.warning("dyndns2 update from %s as %s: not published: %s %s", client,
                             user, address, why)
                 return ["dnserr"] * len(hostnames)
-    owned = runtime.settings.hostnames.get(user, ())
+    owned = runtime.settings.owned(user)
     normalized = {raw: normalize_hostname(raw) for raw in hostnames}
     for raw, hostname in normalized.items():
         if hostname is not None and hostname not in owned:
@@ -174,7 +174,8 @@ def _update_lines(runtime: Runtime, user: str, client: str, query: str,
     published = runtime.publisher.publish(user, theirs, addresses) if theirs else {}
     lines = [_line(hostname, owned, published, addresses)
              for hostname in (normalized[raw] for raw in hostnames)]
-    if any(result is not Published.FAILED for result in published.values()):
+    if any(result is not Published.FAILED for result in published.values()) and \
+            user in runtime.settings.users:  # a key has no .cm
         _remember(runtime, user, addresses, client)
     if all(result is Published.NOCHG for result in published.values()) and \
             len(theirs) == len(hostnames):
@@ -182,6 +183,15 @@ def _update_lines(runtime: Runtime, user: str, client: str, query: str,
         if until is not None:
             runtime.replays.keep(key, token, lines, until)
     return lines
+
+
+def only_own_names(runtime: Runtime, key_id: str, environ: dict) -> bool:
+    """Whether the update of key ``key_id`` names its own hostname and no other
+    (a key is refused, 401, for any other name)."""
+    values = query_values(environ.get("QUERY_STRING", ""))
+    owned = runtime.settings.owned(key_id)
+    names = [name for name in values.get("hostname", "").split(",") if name.strip()]
+    return bool(names) and all(normalize_hostname(name) in owned for name in names)
 
 
 def _line(hostname: str | None, owned: tuple[str, ...], published: dict[str, Published],

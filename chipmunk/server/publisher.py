@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ConfigError
-from ..errors import TemporaryError, UpdateError
+from ..errors import Misconfigured, TemporaryError, UpdateError
 from ..logs import Summarized
 from ..providers import Change, DNSProvider, Record, provider_class
 from . import metrics
@@ -228,6 +228,16 @@ class Publisher:
         name = self._names[provider]
         return {rtype: known for (held_by, rtype), known in self.known.read(hostname).items()
                 if held_by == name}
+
+    def set_txt(self, hostname: str, name: str, values: list[str]) -> None:
+        """Make ``values`` the TXT records of ``name`` at the provider whose
+        zone holds ``hostname``; UpdateError when it cannot."""
+        provider = self.reader_for(hostname)
+        if provider is None:
+            raise Misconfigured(f"no [Publish] provider holds {hostname}")
+        provider.write_txt(name, values)
+        log.info("%s: %s TXT now %s", provider.name, name,
+                 ", ".join(values) if values else "(none)")
 
     def settled_until(self, hostnames: Sequence[str], addresses: dict[str, str]
                       ) -> float | None:

@@ -9,6 +9,7 @@ needed: the record names come from the requests.
 """
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import ipaddress
 import os
@@ -43,6 +44,7 @@ from ..systemd import state_directory
 from . import passwords
 from .addressbook import state_dir_problem
 from .forwarded import to_proxy_header
+from .keys import Key, is_key_section, load_keys
 
 DEFAULT_CONFIG_PATH = "/etc/chipmunk/server.ini"
 DEFAULT_STATE_DIR = "/var/lib/chipmunk"
@@ -228,7 +230,11 @@ BASE_SECTIONS = [
             "After that the provider is read again, so a change made behind the\n"
             "server's back is repaired.  Seconds, or with s, m, h, d; 0: read\n"
             "on every request.")),
-    ), help="Where accepted dyndns2 updates go."),
+        Option("challenge_lifetime", bounded_duration(60, 7 * 86400), "1h", help=(
+            "How long an ACME challenge (TXT) set through the acme-dns API stays in\n"
+            "DNS at most; the two most recent of a name are kept, older ones go\n"
+            "with the next update of that name.")),
+    ), help="Where accepted dyndns2 updates and ACME challenges go."),
     Section("Users", free_form=True, help=(
         "One line per user: username = password.  Usernames may use A-Z a-z 0-9 . _ -\n"
         "(at most 64, not starting with '.').  Paste a hash from\n"
@@ -274,6 +280,7 @@ class ServerSettings:
     timeout: float
     backoff: float
     recheck: float
+    challenge_lifetime: float
     users: dict[str, passwords.UserCredential]
     #: user -> the hostnames (normalized) that user may update
     hostnames: dict[str, tuple[str, ...]]
@@ -282,6 +289,15 @@ class ServerSettings:
     warnings: tuple[str, ...]
     #: of the file's text: a worker acknowledges a reload with it
     digest: str = field(compare=False)
+    #: key id -> the scoped key ([Key ID] sections)
+    keys: dict[str, Key] = field(default_factory=dict)
+
+    def owned(self, user: str) -> tuple[str, ...]:
+        """The hostnames ``user`` (or a key with the update scope) may update."""
+        key = self.keys.get(user)
+        if key is not None:
+            return (key.hostname,) if key.may("update") else ()
+        return self.hostnames.get(user, ())
 
     @property
     def tls(self) -> bool:
@@ -289,7 +305,8 @@ class ServerSettings:
 
 
 #: ServerSettings fields that do not come from one config key
-DERIVED_FIELDS = ("path", "users", "hostnames", "provider_values", "warnings", "digest")
+DERIVED_FIELDS = ("path", "users", "hostnames", "provider_values", "warnings", "digest",
+                  "keys")
 STATIC_SECTIONS = ("Paths", "Server", "Publish")
 
 
@@ -310,10 +327,14 @@ def load_settings(path: str | os.PathLike) -> ServerSettings:
 
 
 def load_text(text: str, path: str = "<config>") -> ServerSettings:
-    return settings_from(schema_for(text, path).load_text(text, path, ignored_sections=is_known))
+    loaded = schema_for(text, path).load_text(
+        text, path, ignored_sections=lambda name: is_known(name) or is_key_section(name))
+    return settings_from(loaded, SCHEMA.parse(text, path))
 
 
-def settings_from(loaded: LoadedConfig) -> ServerSettings:
+def settings_from(loaded: LoadedConfig,
+                  parser: configparser.ConfigParser | None = None) -> ServerSettings:
+    """``parser``: the file's sections, for its ``[Key ...]`` sections."""
     server = loaded.section("Server")
     values = SCHEMA.field_values(loaded, STATIC_SECTIONS)
     values["state_dir"] = values["state_dir"] or default_state_dir()
@@ -338,7 +359,9 @@ def settings_from(loaded: LoadedConfig) -> ServerSettings:
         raise ConfigError(loaded.path, f"cannot keep the state there: {problem}", "Paths",
                           "client_update_dir", str(values["state_dir"]))
     hostnames = _hostnames(loaded, users)
-    return ServerSettings(path=loaded.path, users=users, hostnames=hostnames,
+    owners = {name: user for user, names in hostnames.items() for name in names}
+    keys = load_keys(parser, loaded.path, owners, users) if parser is not None else {}
+    return ServerSettings(path=loaded.path, users=users, hostnames=hostnames, keys=keys,
                           provider_values={name: loaded.section(name)
                                            for name in values["publish"]},
                           warnings=tuple(warnings), digest=loaded.digest, **values)
