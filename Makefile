@@ -21,7 +21,7 @@ APT_RUNTIME := python3 python3-cheroot python3-requests python3-systemd python3-
 APT_TEST := python3-pytest python3-pytest-xdist python3-trustme python3-venv python3-dev libsystemd-dev iproute2 bind9 groff-base \
             pkg-config gcc curl python3-lexicon pdns-server pdns-backend-sqlite3 \
             ddclient inadyn wget python3-prometheus-client prometheus prometheus-node-exporter \
-            chromium nginx-light wrk python3-miniupnpc miniupnpd-nftables nftables
+            chromium nginx-light wrk python3-miniupnpc miniupnpd-nftables nftables pebble lego
 APT_BENCH := wrk nginx-light bind9 pdns-server pdns-backend-sqlite3 python3-miniupnpc miniupnpd-nftables nftables
 APT_E2E := systemd-container curl
 APT_DEB := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools pkg-config systemd \

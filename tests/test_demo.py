@@ -30,3 +30,9 @@ def test_make_run_shows_the_main_job():
         out.index("answer | 401 ", wrong)
     assert "client | info: public address is now 127.0.0.1" in out
     assert "client | (nothing printed: the address did not change" in out
+    # the router's key updates its name and opens nothing else; an ACME key
+    # sets the challenge
+    keyed = out.index("== the router's key on anything else: GET /get/ip")
+    assert "answer | 401 " in out[keyed:keyed + 400]
+    assert '200 {"txt": "' + "A" * 43 + '"}' in out
+    assert "TXT " + "A" * 43 in out

@@ -8,28 +8,17 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 
 import pytest
 
 from bind import HOME, NAS, ZONE, publishing_config
 from chipmunk.config import ConfigError
 from chipmunk.server.settings import load_text
-from helpers import WAIT, basic, child_env
+from helpers import WAIT, basic
+from scopedkeys import new_key
 
 CHALLENGE = f"_acme-challenge.{HOME}"
 TXT1, TXT2, TXT3 = ("A" * 43, "b-_" + "B" * 40, "c" * 43)
-
-
-def new_key(hostname: str, *scopes: str) -> tuple[str, str, str]:
-    """chipmunk-server new-key, as an admin runs it: (key id, secret, fragment)."""
-    done = subprocess.run([sys.executable, "-m", "chipmunk.server.cli", "new-key", hostname,
-                           *scopes], capture_output=True, text=True, timeout=WAIT,
-                          env=child_env())
-    assert done.returncode == 0, done.stderr
-    key_id = re.search(r"(?m)^# user: (\S+)$", done.stdout).group(1)
-    secret = re.search(r"(?m)^# key: (\S+)$", done.stdout).group(1)
-    return key_id, secret, done.stdout
 
 
 @pytest.fixture

@@ -115,8 +115,16 @@ class HostnameStore(DNSProvider):
                                 f"{self.files.directory}: {error}") from None
 
     def write(self, record: Record, address: str, current: Current) -> None:
+        self._merge(record.name, {record.rtype: address})
+
+    def write_txt(self, name: str, values: list[str]) -> None:
+        """``TXT v1 v2`` in the name's file (``_acme-challenge.NAME``), for
+        another program to serve."""
+        self._merge(name, {"TXT": " ".join(values) or None})
+
+    def _merge(self, name: str, entries: dict[str, str | None]) -> None:
         try:
-            self.files.merge(record.name, {record.rtype: address})
+            self.files.merge(name, entries)
             touch(self.state_dir / UPDATED_FLAG)
         except (OSError, ValueError) as error:
             raise Misconfigured(f"state: cannot write {self.files.directory}: "
