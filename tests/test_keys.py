@@ -14,7 +14,7 @@ import pytest
 from bind import HOME, NAS, ZONE, publishing_config
 from chipmunk.config import ConfigError
 from chipmunk.server.settings import load_text
-from helpers import WAIT, basic
+from helpers import WAIT, basic, wait_until
 from scopedkeys import new_key
 
 CHALLENGE = f"_acme-challenge.{HOME}"
@@ -181,3 +181,31 @@ def test_new_key_output_appended_to_the_config_passes_check(tmp_path):
     (key,) = settings.keys.values()
     assert key.hostname == f"x.{ZONE}" and key.scopes == {"update", "acme"}
     assert settings.owned(key.key_id) == (f"x.{ZONE}",)
+
+
+def test_the_acme_dns_api_through_lexicon_to_powerdns(tmp_path, pdns, start_server):
+    token = tmp_path / "pdns-key"
+    token.write_text(pdns.api_key)
+    acme_id, secret, fragment = new_key(HOME, "--acme")
+    state = tmp_path / "state"
+    state.mkdir()
+    server = start_server(
+        f"[Paths]\nclient_update_dir = {state}\n[Server]\nlisten = 127.0.0.1:0\n"
+        f"workers = 1\n[Hostnames]\nalice = {HOME}\n[Publish]\nprovider = powerdns\n"
+        f"[powerdns]\nzone = {ZONE}\npdns_server = {pdns.url}\nauth_token_file = {token}\n"
+        f"pdns_server_id = localhost\n[Users]\nalice = wonderland\n" + fragment)
+    for txt in (TXT1, TXT2, TXT3):
+        assert acme_update(server, (acme_id, secret), {"subdomain": acme_id, "txt": txt}) \
+            == (200, {"txt": txt})
+    assert pdns.query(CHALLENGE, "TXT") == sorted([f'"{TXT2}"', f'"{TXT3}"'])
+
+
+def test_expired_challenges_leave_dns_without_a_new_update(tmp_path, named, start_server):
+    acme_id, secret, fragment = new_key(HOME, "--acme")
+    config = publishing_config(tmp_path, named).replace(
+        "[Publish]\n", "[Publish]\nchallenge_lifetime = 2\n") + fragment
+    server = start_server(config)
+    assert acme_update(server, (acme_id, secret), {"subdomain": acme_id, "txt": TXT1})[0] \
+        == 200
+    assert named.query(CHALLENGE, "TXT") == [f'"{TXT1}"']
+    wait_until(lambda: named.query(CHALLENGE, "TXT") == [], "the sweep", timeout=8)

@@ -218,10 +218,16 @@ class DNSProvider(abc.ABC):
         """Point ``record`` at ``address``; ``current`` is what read() returned."""
 
     def write_txt(self, name: str, values: list[str]) -> None:
-        """Make ``values`` the TXT records of ``name`` (none: remove them), for
-        ACME challenges; a provider that cannot hold TXT records says so."""
+        """A hook: make ``values`` the TXT records of ``name`` (none: remove
+        them), for ACME challenges; a provider that cannot hold TXT says so."""
         raise Misconfigured(f"{self.name} cannot hold TXT records; ACME challenges "
-                            "need a provider that can (rfc2136)")
+                            "need a provider that can (rfc2136, or one of dns-lexicon's)")
+
+    def set_txt(self, name: str, values: list[str]) -> None:
+        """Make ``values`` the TXT records of ``name``, one call at a time
+        where the provider needs it (as update())."""
+        with self._one_at_a_time:
+            self.write_txt(name, values)
 
     def close(self) -> None:  # a hook: most providers hold nothing to release
         """Release connections; called when a config is replaced."""

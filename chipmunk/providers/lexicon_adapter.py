@@ -318,6 +318,27 @@ class LexiconProvider(DNSProvider):
                                                content=entry["content"])
             self.lexicon.create_record(record.rtype, record.name, address)
 
+    def write_txt(self, name: str, values: list[str]) -> None:
+        """Delete the TXT records of ``name`` not in ``values``, create the
+        missing ones (lexicon quotes some TXT contents: compared unquoted)."""
+        self._fresh()
+        self._authenticate()
+        with self._calling(f"setting {name} TXT"):
+            found = [entry for entry in self.lexicon.list_records(rtype="TXT", name=name)
+                     if str(entry.get("type", "TXT")).upper() == "TXT"]
+            held = {str(entry["content"]).strip('"'): entry for entry in found}
+            for content, entry in held.items():
+                if content in values:
+                    continue
+                if entry.get("id"):
+                    self.lexicon.delete_record(identifier=entry["id"])
+                else:
+                    self.lexicon.delete_record(rtype="TXT", name=name,
+                                               content=entry["content"])
+            for value in values:
+                if value not in held:
+                    self.lexicon.create_record("TXT", name, value)
+
     def close(self) -> None:
         cleanup = getattr(self.lexicon, "cleanup", None)
         if cleanup is not None:

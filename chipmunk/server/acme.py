@@ -121,6 +121,44 @@ def _kept(runtime: Runtime, hostname: str, txt: str) -> list[str]:
     return sorted(kept)
 
 
+def sweep(runtime: Runtime) -> None:
+    """Remove the challenges older than ``challenge_lifetime`` from DNS (each
+    worker sweeps; under the directory's lock the second finds nothing)."""
+    directory = Path(runtime.settings.state_dir) / DIRECTORY
+    try:
+        hostnames = [path.name for path in directory.iterdir() if path.is_file()]
+    except OSError:
+        return
+    files = HostnameFiles(directory)
+    now = time.time()
+    lifetime = runtime.settings.challenge_lifetime
+    for hostname in hostnames:
+        try:
+            _sweep_one(runtime, files, hostname, now, lifetime)
+        except (OSError, ValueError, UpdateError) as error:
+            log.warning("cannot remove the expired ACME challenges of %s: %s", hostname,
+                        error)
+
+
+def _sweep_one(runtime: Runtime, files: HostnameFiles, hostname: str, now: float,
+               lifetime: float) -> None:
+    dropped: list[str] = []
+    kept: list[str] = []
+
+    def fresh(held: dict[str, str]) -> dict[str, str | None]:
+        for value, when in held.items():
+            (kept if _number(when) and now - float(when) < lifetime else dropped
+             ).append(value)
+        return {value: (held[value] if value in kept else None) for value in held}
+    files.change(hostname, fresh)
+    if dropped:
+        runtime.publisher.set_txt(hostname, f"{CHALLENGE_LABEL}.{hostname}", sorted(kept))
+
+
+def sweep_interval(runtime: Runtime) -> float:
+    return min(60.0, runtime.settings.challenge_lifetime / 2)
+
+
 def _number(text: str) -> bool:
     try:
         float(text)

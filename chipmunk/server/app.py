@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -187,6 +188,17 @@ class ChipmunkApp:
                                      "the entry a trusted proxy wrote into [Server] "
                                      "proxy_header for the client cannot be read")
         self.runtime = build_runtime(settings, self.shared, clock=clock)
+        self._closed = threading.Event()
+        threading.Thread(target=self._sweep_challenges, daemon=True,
+                         name="acme-sweeper").start()
+
+    def _sweep_challenges(self) -> None:
+        """Expired ACME challenges leave DNS even when no new one comes."""
+        while not self._closed.wait(acme.sweep_interval(self.runtime)):
+            try:
+                acme.sweep(self.runtime)
+            except Exception:  # a sweep must never take the worker down
+                log.exception("sweeping the expired ACME challenges failed")
 
     def prepare(self, settings: ServerSettings) -> Runtime:
         """A Runtime for ``settings`` (its publishers built), to :meth:`use`;
@@ -202,6 +214,7 @@ class ChipmunkApp:
         self.use(self.prepare(settings))
 
     def close(self) -> None:
+        self._closed.set()
         self.runtime.publisher.close()
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:

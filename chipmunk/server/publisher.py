@@ -235,7 +235,7 @@ class Publisher:
         provider = self.reader_for(hostname)
         if provider is None:
             raise Misconfigured(f"no [Publish] provider holds {hostname}")
-        provider.write_txt(name, values)
+        provider.set_txt(name, values)
         log.info("%s: %s TXT now %s", provider.name, name,
                  ", ".join(values) if values else "(none)")
 

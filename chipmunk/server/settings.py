@@ -230,10 +230,10 @@ BASE_SECTIONS = [
             "After that the provider is read again, so a change made behind the\n"
             "server's back is repaired.  Seconds, or with s, m, h, d; 0: read\n"
             "on every request.")),
-        Option("challenge_lifetime", bounded_duration(60, 7 * 86400), "1h", help=(
+        Option("challenge_lifetime", bounded_duration(2, 7 * 86400), "1h", help=(
             "How long an ACME challenge (TXT) set through the acme-dns API stays in\n"
-            "DNS at most; the two most recent of a name are kept, older ones go\n"
-            "with the next update of that name.")),
+            "DNS at most (a sweep every minute removes older ones); the two most\n"
+            "recent of a name are kept.")),
     ), help="Where accepted dyndns2 updates and ACME challenges go."),
     Section("Users", free_form=True, help=(
         "One line per user: username = password.  Usernames may use A-Z a-z 0-9 . _ -\n"

@@ -41,6 +41,8 @@ sed -i -e 's/^\[Hostnames\]$/[Hostnames]\nalice = home.e2e.example/' \
 printf 'alice = %s\n\n[hostsfile]\npath = %s\n' "$hash" "$PUBLISHED" >> /etc/chipmunk/server.ini
 chipmunk-server --config /etc/chipmunk/server.ini check >/dev/null
 systemctl reload chipmunk-server
+# 2.0.0 says it reloaded before every worker has: wait for the new user
+wait_for 15 "alice logs in on $old_version" curl -sf -u alice:pw http://127.0.0.1:8080/ip
 [ "$(dyndns2 11.0.0.9)" = "good 11.0.0.9" ] || fail "dyndns2 on $old_version"
 grep -q '^11.0.0.9 home.e2e.example$' "$PUBLISHED" || fail "published by $old_version"
 cat > /etc/chipmunk/client.ini <<INI
