@@ -138,11 +138,28 @@ e2e: repo old-deb
 	tests/e2e/run.sh build/deb build/repo
 	SCENARIO=upgrade.sh tests/e2e/run.sh build/deb build/repo build/old/deb
 
-test-debian: apt-test
+# Debian 12 has no acme.sh; trixie's script runs on bookworm.  Its .deb comes
+# from trixie through apt with a sources list, lists and cache of its own in
+# build/trixie (the machine's apt is not touched), unpacked into build/acme.sh,
+# not installed.
+ACME_SH := build/acme.sh/usr/share/acme.sh/acme.sh
+TRIXIE_APT := -o Dir::Etc::SourceList=$(CURDIR)/build/trixie/sources.list \
+              -o Dir::Etc::SourceParts=- -o Dir::State::Lists=$(CURDIR)/build/trixie/lists \
+              -o Dir::Cache=$(CURDIR)/build/trixie/cache -o APT::Get::List-Cleanup=0
+$(ACME_SH):
+	rm -rf build/trixie build/acme.sh
+	mkdir -p build/trixie/lists/partial build/trixie/cache/archives/partial
+	echo "deb http://deb.debian.org/debian trixie main" > build/trixie/sources.list
+	apt-get -qq $(TRIXIE_APT) update
+	cd build/trixie && apt-get -qq $(TRIXIE_APT) download acme.sh 2>/dev/null
+	dpkg-deb -x build/trixie/acme.sh_*_all.deb build/acme.sh
+	@echo "acme.sh $$(dpkg-deb -f build/trixie/acme.sh_*_all.deb Version) unpacked in build/acme.sh"
+
+test-debian: apt-test $(ACME_SH)
 	@echo "== tests on Debian's packages:" $$($(PYTHON_DEBIAN) -c 'import cheroot, requests; print("cheroot", cheroot.__version__, "requests", requests.__version__)')
 	$(PYTHON_DEBIAN) $(PYTEST) tests
 
-test-pypi: venv
+test-pypi: venv $(ACME_SH)
 	@echo "== tests on PyPI's latest:" $$(tr '\n' ' ' < $(VENV)/.installed)
 	$(PYTHON_VENV) $(PYTEST) tests
 

@@ -2,21 +2,30 @@
 
 Debian's pebble (an ACME server; its HTTPS certificate from a throwaway CA)
 validates DNS-01 by asking a real BIND, which chipmunk-server writes by RFC
-2136.  Debian's lego orders one certificate for ``home.example.test`` and
-``*.home.example.test`` -- two challenges of the same name, both TXT
-values at once.  Debian's lego has no acme-dns provider: its ``exec``
-provider runs a script that sends what lego's acme-dns provider sends (curl,
-POST /update with X-Api-User and X-Api-Key).  The chain is verified against
-pebble's root, fetched from its management interface.  Loopback only,
-bounded in time.
+2136.  Two real clients order one certificate for ``home.example.test``
+and ``*.home.example.test`` -- two challenges of the same name:
+
+- acme.sh with its ``dns_acmedns`` hook, from Debian trixie's package
+  (``make test`` fetches the .deb into build/; it is not installed: its
+  script runs from the unpacked tree), which presents both challenges
+  before pebble validates either -- both TXT values at once;
+- Debian 12's lego, which has no acme-dns provider: its ``exec`` provider
+  runs a script that sends what lego's acme-dns provider sends (curl, POST
+  /update with X-Api-User and X-Api-Key).
+
+The chain is verified against pebble's root, fetched from its management
+interface.  Loopback only, bounded in time.
 """
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 import ssl
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +34,10 @@ from helpers import WAIT, child_env, stop_process, wait_until
 from scopedkeys import new_key
 from tlsfiles import tls_files
 
-LEGO_TIMEOUT = 120
+CLIENT_TIMEOUT = 120
+#: where make test unpacks Debian trixie's acme.sh (ACME_SH overrides)
+ACME_SH = Path(__file__).resolve().parent.parent / "build" / "acme.sh" / "usr" / "share" / \
+    "acme.sh" / "acme.sh"
 
 
 def free_port() -> int:
@@ -89,16 +101,51 @@ exec curl -sSf -X POST -H 'X-Api-User: {key_id}' -H 'X-Api-Key: {secret}' \\
          "--path", str(tmp_path / "lego"), "--domains", HOME, "--domains", f"*.{HOME}",
          "--dns", "exec", "--dns.resolvers", f"127.0.0.1:{named.port}",
          "--dns.disable-cp", "run"],
-        capture_output=True, text=True, timeout=LEGO_TIMEOUT,
+        capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
         env=child_env(LEGO_CA_CERTIFICATES=str(pebble_ca), EXEC_PATH=str(hook),
                       EXEC_POLLING_INTERVAL="1", EXEC_PROPAGATION_TIMEOUT="30",
                       # lego solves the two challenges one after the other
                       EXEC_SEQUENCE_INTERVAL="1"))
     said = done.stdout + done.stderr
     assert done.returncode == 0, said + (tmp_path / "pebble.log").read_text()[-3000:]
-    chain = (tmp_path / "lego" / "certificates" / f"_.{HOME}.crt")
+    chain = tmp_path / "lego" / "certificates" / f"_.{HOME}.crt"
     if not chain.exists():
         chain = tmp_path / "lego" / "certificates" / f"{HOME}.crt"
+    verify(tmp_path, chain, pebble_ca, management)
+    log = server.stderr()
+    assert log.count(f"_acme-challenge.{HOME} TXT now") >= 2, log
+
+
+def test_acme_sh_gets_a_certificate_with_both_challenges_at_once(tmp_path, named, pebble,
+                                                                  start_server):
+    directory_url, pebble_ca, management = pebble
+    key_id, secret, fragment = new_key(HOME, "--acme")
+    server = start_server(publishing_config(tmp_path, named) + fragment)
+    host, port = server.addresses[0]
+    home = tmp_path / "acme.sh-home"
+    script = Path(os.environ.get("ACME_SH", ACME_SH))
+    assert script.exists(), f"{script}: make test unpacks Debian trixie's acme.sh there"
+    done = subprocess.run(
+        ["sh", str(script), "--home", str(home), "--config-home", str(home), "--issue",
+         "--server", directory_url, "--ca-bundle", str(pebble_ca), "--dns", "dns_acmedns",
+         "--dnssleep", "1", "-d", HOME, "-d", f"*.{HOME}", "--accountemail",
+         "admin@example.test", "--keylength", "ec-256", "--nocron"],
+        capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
+        env=child_env(ACMEDNS_BASE_URL=f"http://{host}:{port}", ACMEDNS_USERNAME=key_id,
+                      ACMEDNS_PASSWORD=secret, ACMEDNS_SUBDOMAIN=key_id, HOME=str(home)))
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said + (tmp_path / "pebble.log").read_text()[-3000:]
+    chain = next(home.glob(f"{HOME}*/fullchain.cer"))
+    verify(tmp_path, chain, pebble_ca, management)
+    log = server.stderr()
+    # both challenges were in DNS at once before pebble validated them
+    assert re.search(rf"_acme-challenge\.{re.escape(HOME)} TXT now [\w-]{{43}}, [\w-]{{43}}",
+                     log), log
+
+
+def verify(tmp_path: Path, chain: Path, pebble_ca: Path, management: int) -> None:
+    """The leaf in ``chain`` names HOME and its wildcard and chains up to
+    pebble's root."""
     pems = chain.read_text().split("-----END CERTIFICATE-----")
     leaf = tmp_path / "leaf.pem"
     leaf.write_text(pems[0] + "-----END CERTIFICATE-----\n")
@@ -116,5 +163,3 @@ exec curl -sSf -X POST -H 'X-Api-User: {key_id}' -H 'X-Api-Key: {secret}' \\
     names = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
                             str(leaf)], capture_output=True, text=True, timeout=WAIT).stdout
     assert f"DNS:{HOME}" in names and f"DNS:*.{HOME}" in names, names
-    log = server.stderr()
-    assert log.count(f"_acme-challenge.{HOME} TXT now") >= 2, log
