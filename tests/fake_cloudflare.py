@@ -1,8 +1,9 @@
 """A local fake of Cloudflare's API v4 for DNS records, over real HTTP.
 
 What Chipmunk uses, as documented: bearer tokens, ``GET /zones?name=``,
-``GET /zones/{id}/dns_records?type=&name=``, ``PATCH`` and ``POST`` on
-records, and the envelope ``{"success", "errors": [{"code", "message"}],
+``GET /zones/{id}/dns_records?type=&name=``, ``PATCH``, ``POST`` and ``DELETE`` on
+records (several per name and type; an identical one is refused with 81058),
+and the envelope ``{"success", "errors": [{"code", "message"}],
 "messages", "result"}``.  Wrong tokens get 403 with code 10000
 ("Authentication error"), as Cloudflare answers.
 """
@@ -60,7 +61,7 @@ class FakeCloudflare:
                      if r["name"] == name and r["type"] == rtype), None)
 
     def writes(self) -> list:
-        return [r for r in self.requests if r[0] in ("PATCH", "POST", "PUT")]
+        return [r for r in self.requests if r[0] in ("PATCH", "POST", "PUT", "DELETE")]
 
     def _handler(self):
         fake = self
@@ -78,7 +79,7 @@ class FakeCloudflare:
                 else:
                     self.answer(*fake.route(self.command, self.path, body))
 
-            do_GET = do_PATCH = do_POST = do_PUT = _handle
+            do_GET = do_PATCH = do_POST = do_PUT = do_DELETE = _handle
 
         return Handler
 
@@ -99,9 +100,13 @@ class FakeCloudflare:
                                                if k in query)]
             return 200, envelope(found)
         if method == "POST" and not match.group(2):
-            if self.find(match.group(1), body["name"], body["type"]):
-                return 400, envelope(None, [{"code": 81057, "message":
-                                             "Record already exists."}], False)
+            # several records may share a name and type (TXT, round-robin A);
+            # only an identical one is refused
+            if any(r["name"] == body["name"] and r["type"] == body["type"]
+                   and r["content"] == body["content"] for r in records):
+                return 400, envelope(None, [{"code": 81058, "message":
+                                             "An identical record already exists."}],
+                                     False)
             record = self.add_record(match.group(1), body["name"], body["type"],
                                      body["content"], body.get("ttl", 1),
                                      body.get("proxied", False))
@@ -113,4 +118,11 @@ class FakeCloudflare:
                                              "Record does not exist."}], False)
             record.update(body)
             return 200, envelope(record)
+        if method == "DELETE" and match.group(2):
+            record = next((r for r in records if r["id"] == match.group(2)), None)
+            if record is None:
+                return 404, envelope(None, [{"code": 81044, "message":
+                                             "Record does not exist."}], False)
+            records.remove(record)
+            return 200, envelope({"id": record["id"]})
         return 405, envelope(None, [{"code": 10405, "message": "Method not allowed"}], False)

@@ -14,6 +14,7 @@ import pytest
 from bind import HOME, NAS, ZONE, publishing_config
 from chipmunk.config import ConfigError
 from chipmunk.server.settings import load_text
+from fake_cloudflare import FakeCloudflare
 from helpers import WAIT, basic, wait_until
 from scopedkeys import new_key
 
@@ -209,3 +210,24 @@ def test_expired_challenges_leave_dns_without_a_new_update(tmp_path, named, star
         == 200
     assert named.query(CHALLENGE, "TXT") == [f'"{TXT1}"']
     wait_until(lambda: named.query(CHALLENGE, "TXT") == [], "the sweep", timeout=8)
+
+
+def test_the_acme_dns_api_through_cloudflare(tmp_path, start_server):
+    """Cloudflare's API (a local stand-in following its documented behaviour:
+    several TXT records per name, DELETE by id) holds the two most recent."""
+    acme_id, secret, fragment = new_key(HOME, "--acme")
+    state = tmp_path / "state"
+    state.mkdir()
+    with FakeCloudflare() as cloudflare:
+        zone_id = cloudflare.add_zone(ZONE)
+        server = start_server(
+            f"[Paths]\nclient_update_dir = {state}\n[Server]\nlisten = 127.0.0.1:0\n"
+            f"workers = 1\n[Hostnames]\nalice = {HOME}\n[Publish]\nprovider = cloudflare\n"
+            f"[cloudflare]\napi_token = cf-token\nzone = {ZONE}\n"
+            f"endpoint = {cloudflare.endpoint}\n[Users]\nalice = wonderland\n" + fragment)
+        for txt in (TXT1, TXT2, TXT3):
+            assert acme_update(server, (acme_id, secret),
+                               {"subdomain": acme_id, "txt": txt}) == (200, {"txt": txt})
+        held = sorted(r["content"] for r in cloudflare.records[zone_id]
+                      if r["type"] == "TXT" and r["name"] == CHALLENGE)
+        assert held == sorted([TXT2, TXT3])

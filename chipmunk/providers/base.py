@@ -220,8 +220,8 @@ class DNSProvider(abc.ABC):
     def write_txt(self, name: str, values: list[str]) -> None:
         """A hook: make ``values`` the TXT records of ``name`` (none: remove
         them), for ACME challenges; a provider that cannot hold TXT says so."""
-        raise Misconfigured(f"{self.name} cannot hold TXT records; ACME challenges "
-                            "need a provider that can (rfc2136, or one of dns-lexicon's)")
+        raise Misconfigured(f"{self.name} cannot hold TXT records; ACME challenges need "
+                            "a provider that can (rfc2136, cloudflare, dns-lexicon's)")
 
     def set_txt(self, name: str, values: list[str]) -> None:
         """Make ``values`` the TXT records of ``name``, one call at a time

@@ -104,3 +104,18 @@ class CloudflareProvider(HTTPAPIProvider):
         self.call("POST", f"/zones/{self.zone_id()}/dns_records",
                   json={"type": record.rtype, "name": record.name, "ttl": 1,
                         "proxied": False, **self._body(address)})
+
+    def write_txt(self, name: str, values: list[str]) -> None:
+        """Delete the name's TXT records not in ``values``, create the missing
+        ones (Cloudflare may show a TXT content quoted: compared unquoted)."""
+        records = f"/zones/{self.zone_id()}/dns_records"
+        found = self.call("GET", records, params={"type": "TXT", "name": name})
+        held = {str(entry["content"]).strip('"'): entry for entry in found}
+        for content, entry in held.items():
+            if content not in values:
+                self.call("DELETE", f"{records}/{entry['id']}")
+        for value in values:
+            if value not in held:
+                self.call("POST", records, json={"type": "TXT", "name": name,
+                                                 "content": value,
+                                                 "ttl": self.values["ttl"] or 1})
