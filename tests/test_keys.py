@@ -5,6 +5,7 @@ challenge of its name as acme-dns does, and nothing else.  Every write is
 checked by asking named, never by trusting the answer."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import re
 import subprocess
@@ -107,6 +108,20 @@ def test_the_acme_dns_api_keeps_the_two_most_recent_challenges(keyed, named):
     assert named.query(HOME, "A") == address
 
 
+def test_a_name_and_its_wildcard_at_once_keep_both_challenges(keyed, named):
+    """Caddy solves the challenges of a name and its wildcard in parallel:
+    two updates at once must leave both values in DNS, every time."""
+    acme = keyed.acme
+    for round_ in range(8):
+        values = [f"{round_}{side}" + "x" * 41 for side in "ab"]
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda txt: acme_update(
+                keyed, acme, {"subdomain": acme[0], "txt": txt}), values))
+        assert [status for status, _ in answers] == [200, 200]
+        assert named.query(CHALLENGE, "TXT") == sorted(f'"{value}"' for value in values), \
+            f"round {round_}"
+
+
 @pytest.mark.parametrize("document, status, error", [
     ({"subdomain": "{key}", "txt": "short"}, 400, "bad_txt"),
     ({"subdomain": "{key}", "txt": "A" * 42 + "="}, 400, "bad_txt"),
@@ -117,8 +132,9 @@ def test_the_acme_dns_api_keeps_the_two_most_recent_challenges(keyed, named):
     (b"{not json", 400, "malformed_json_payload"),
     (b"[1, 2]", 400, "malformed_json_payload"),
     (b'{"txt": "' + b"A" * 8000 + b'"}', 413, None),
+    (b"[" * 4000, 400, "malformed_json_payload"),
 ], ids=["short", "padded", "long", "no-txt", "no-subdomain", "another-subdomain",
-        "not-json", "not-an-object", "huge"])
+        "not-json", "not-an-object", "huge", "nested-too-deep"])
 def test_bad_acme_requests_write_nothing(keyed, named, document, status, error):
     acme = keyed.acme
     if isinstance(document, dict):

@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,7 +60,7 @@ def read_body(environ: dict) -> dict:
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # [[[[... nests too deep
         raise Refused("400 Bad Request", "malformed_json_payload") from None
     if not isinstance(document, dict):
         raise Refused("400 Bad Request", "malformed_json_payload")
@@ -92,33 +93,39 @@ def update(runtime: Runtime, key_id: str, environ: dict) -> tuple[str, dict]:
         return "401 Unauthorized", {"error": "forbidden"}
     if txt is None or not TXT_VALUE.fullmatch(txt):
         return "400 Bad Request", {"error": "bad_txt"}
-    name = f"{CHALLENGE_LABEL}.{key.hostname}"
-    values = _kept(runtime, key.hostname, txt)
     try:
-        runtime.publisher.set_txt(key.hostname, name, values)
-    except UpdateError as error:
-        log.error("acme-dns update of %s as key %s: %s", name, key_id, error)
+        _change(runtime, key.hostname, lambda fresh: {
+            **dict(sorted(fresh.items(), key=lambda item: item[1])[-(KEPT - 1):]),
+            txt: time.time()}, always=True)
+    except (UpdateError, OSError) as error:
+        log.error("acme-dns update of %s.%s as key %s: %s", CHALLENGE_LABEL, key.hostname,
+                  key_id, error)
         return "503 Service Unavailable", {"error": "publishing_failed"}
     return "200 OK", {"txt": txt}
 
 
-def _kept(runtime: Runtime, hostname: str, txt: str) -> list[str]:
-    """The values the record holds after ``txt``: the two most recent within
-    the challenge lifetime (kept in client_update_dir/acme/)."""
+def _change(runtime: Runtime, hostname: str,
+            choose: Callable[[dict[str, float]], dict[str, float]],
+            always: bool = False) -> None:
+    """Keep the values ``choose`` picks from the unexpired ones (value ->
+    when it was set), kept in client_update_dir/acme/: under the directory's
+    lock they are published, then written down.  So two updates of one name
+    at once (a certificate for the name and its wildcard) publish one after
+    the other, the second with both values; and a failed publish changes
+    nothing.  Published when the values changed, or ``always``."""
     files = HostnameFiles(Path(runtime.settings.state_dir) / DIRECTORY)
-    now = time.time()
-    lifetime = runtime.settings.challenge_lifetime
-    kept: list[str] = []
+    now, lifetime = time.time(), runtime.settings.challenge_lifetime
 
-    def newest(held: dict[str, str]) -> dict[str, str | None]:
-        ages = {value: float(when) for value, when in held.items()
-                if _number(when) and now - float(when) < lifetime and value != txt}
-        recent = sorted(ages, key=ages.get, reverse=True)[:KEPT - 1]  # type: ignore[arg-type]
-        kept[:] = [*recent, txt]
-        return {value: (f"{now:.3f}" if value == txt else held[value]) if value in kept
-                else None for value in {*held, txt}}
-    files.change(hostname, newest)
-    return sorted(kept)
+    def change(held: dict[str, str]) -> dict[str, str | None]:
+        fresh = {value: float(when) for value, when in held.items()
+                 if _number(when) and now - float(when) < lifetime}
+        kept = choose(fresh)
+        if always or set(kept) != set(held):
+            runtime.publisher.set_txt(hostname, f"{CHALLENGE_LABEL}.{hostname}",
+                                      sorted(kept))
+        return {value: f"{kept[value]:.3f}" if value in kept else None
+                for value in {*held, *kept}}
+    files.change(hostname, change)
 
 
 def sweep(runtime: Runtime) -> None:
@@ -129,30 +136,12 @@ def sweep(runtime: Runtime) -> None:
         hostnames = [path.name for path in directory.iterdir() if path.is_file()]
     except OSError:
         return
-    files = HostnameFiles(directory)
-    now = time.time()
-    lifetime = runtime.settings.challenge_lifetime
     for hostname in hostnames:
         try:
-            _sweep_one(runtime, files, hostname, now, lifetime)
+            _change(runtime, hostname, lambda fresh: fresh)
         except (OSError, ValueError, UpdateError) as error:
             log.warning("cannot remove the expired ACME challenges of %s: %s", hostname,
                         error)
-
-
-def _sweep_one(runtime: Runtime, files: HostnameFiles, hostname: str, now: float,
-               lifetime: float) -> None:
-    dropped: list[str] = []
-    kept: list[str] = []
-
-    def fresh(held: dict[str, str]) -> dict[str, str | None]:
-        for value, when in held.items():
-            (kept if _number(when) and now - float(when) < lifetime else dropped
-             ).append(value)
-        return {value: (held[value] if value in kept else None) for value in held}
-    files.change(hostname, fresh)
-    if dropped:
-        runtime.publisher.set_txt(hostname, f"{CHALLENGE_LABEL}.{hostname}", sorted(kept))
 
 
 def sweep_interval(runtime: Runtime) -> float:
