@@ -48,6 +48,11 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+def refuses(status: int) -> bool:
+    """Whether :func:`status_error` has an error for ``status``."""
+    return status == 429 or status >= 500 or status in (401, 403)
+
+
 def status_error(status: int, retry_after: str | None, service: str, text: str,
                  host: str = "") -> UpdateError | None:
     """The one table of what an HTTP status means for an update: 429 and
@@ -99,7 +104,8 @@ class HTTPClient:
         """Send; raise TemporaryError or PermanentError for unusable answers.
 
         Returns responses with any other status (2xx, 404, 400, ...) for the
-        caller to interpret.  ``timeout`` replaces the client's for this one.
+        caller to interpret, their body unread (``stream=True`` keeps it so).
+        ``timeout`` replaces the client's for this one.
         """
         import requests
         timeout = self.timeout if timeout is None else timeout
@@ -117,8 +123,10 @@ class HTTPClient:
         except requests.RequestException as error:
             raise TemporaryError(f"{service}: cannot reach {host}: {_reason(error)}") \
                 from None
+        # the body is read here only to explain a refusal
         refused = status_error(response.status_code, response.headers.get("Retry-After"),
-                               service, detail(response), host)
+                               service, detail(response), host) \
+            if refuses(response.status_code) else None
         if refused is not None:
             raise refused
         return response

@@ -70,13 +70,19 @@ class EchoSource(Source):
         check_reachable(self.spec.target, self.spec.family, self.family_name)
         try:
             response = self.web.request("GET", self.spec.target, "echo service",
-                                        timeout=timeout,
+                                        timeout=timeout, stream=True,
                                         headers={"Accept": "text/plain, application/json"})
         except UpdateError as error:
             raise SourceFailed(str(error).removeprefix("echo service: ")) from None
-        if response.status_code != 200:
-            raise SourceFailed(f"answered {response.status_code}")
-        body = response.content
+        try:
+            if response.status_code != 200:
+                raise SourceFailed(f"answered {response.status_code}")
+            # at most MAX_BODY + 1 bytes, however much a service sends
+            body = response.raw.read(MAX_BODY + 1, decode_content=True)
+        except OSError as error:
+            raise SourceFailed(f"the answer broke off: {error}") from None
+        finally:
+            response.close()
         if len(body) > MAX_BODY:
             raise SourceFailed(f"answered more than {MAX_BODY} bytes: a page, not an address")
         return self.parsed(answer_text(body.decode("utf-8", "replace")), "the answer")
