@@ -35,6 +35,13 @@ def wait_until(predicate: Callable[[], object], what: str, timeout: float = WAIT
         time.sleep(interval)
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the kernel's pick)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def basic(username: str, password: str) -> str:
     token = f"{username}:{password}".encode()
     return "Basic " + base64.b64encode(token).decode("ascii")

@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 
 from helpers import WAIT, NotifySocket, child_env, server_config, stop_process, wait_until
+from nginx import configure
 
 #: the internet's side of its link, where every service listens
 INTERNET4, INTERNET6 = "11.0.0.1", "2a0a:1::1"
@@ -170,19 +171,9 @@ class World:
         """nginx answering the asker's address on the internet's side."""
         prefix = self.directory / "nginx"
         prefix.mkdir()
-        temp = "\n    ".join(f"{kind}_temp_path {prefix}/{kind};"
-                             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         liars = "\n        ".join(f'location = {path} {{ return 200 "{address}\\n"; }}'
                                    for path, address in LIARS.items())
-        (prefix / "nginx.conf").write_text(f"""\
-user root;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log {prefix}/access.log;
-    {temp}
+        command = configure(prefix, f"""\
     server {{
         listen {INTERNET4}:80;
         listen [{INTERNET6}]:80;
@@ -195,11 +186,8 @@ http {{
         location = /html {{ default_type text/html;
                            return 200 "<html><body>Access denied</body></html>\\n"; }}
         location = /forbidden {{ return 403; }}
-    }}
-}}
-""")
-        self.popen(self.internet, ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-                                   "-g", "daemon off;"], "nginx")
+    }}""", worker_connections=256, access_log=f"{prefix}/access.log")
+        self.popen(self.internet, command, "nginx")
         wait_until(lambda: self.listening(self.internet, INTERNET4, 80), "nginx to listen")
 
     def echo_requests(self) -> int:

@@ -9,7 +9,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from helpers import stop_process, wait_until
+from helpers import free_port, stop_process, wait_until
 
 #: what the README shows for [Server] proxy_header = x-forwarded-for
 X_FORWARDED_FOR = """\
@@ -22,10 +22,26 @@ FORWARDED = """\
         proxy_set_header Forwarded "for=\\"$remote_addr\\";proto=$scheme";"""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def configure(prefix: Path, http: str, worker_connections: int = 2048,
+              access_log: str = "off") -> list[str]:
+    """Write ``prefix/nginx.conf`` around the ``http`` block's own lines (its
+    temporary files, pid and error log in ``prefix``); the command that runs
+    it in the foreground."""
+    temp = "\n    ".join(f"{kind}_temp_path {prefix}/{kind};"
+                          for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (prefix / "nginx.conf").write_text(f"""\
+user root;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections {worker_connections}; }}
+http {{
+    access_log {access_log};
+    {temp}
+{http}
+}}
+""")
+    return ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
 
 
 class Nginx:
@@ -38,17 +54,7 @@ class Nginx:
         pool = "keepalive 32;" if keepalive else ""
         http11 = 'proxy_http_version 1.1;\n        proxy_set_header Connection "";' \
             if keepalive else ""
-        temp = "\n    ".join(f"{kind}_temp_path {prefix}/{kind};"
-                             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        (prefix / "nginx.conf").write_text(f"""\
-user root;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 2048; }}
-http {{
-    access_log off;
-    {temp}
+        command = configure(prefix, f"""\
     upstream chipmunk {{ server {host}:{port}; {pool} }}
     server {{
         listen 127.0.0.1:{self.port};
@@ -57,13 +63,9 @@ http {{
         {http11}
 {headers}
         }}
-    }}
-}}
-""")
-        self.process = subprocess.Popen(
-            ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-             "-g", "daemon off;"], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    }}""")
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_until(self._accepting, "nginx to listen")
 
     @property

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from bind import HOME, publishing_config
-from helpers import WAIT, child_env, stop_process, wait_until
+from helpers import WAIT, child_env, free_port, stop_process, wait_until
 from scopedkeys import new_key
 from tlsfiles import tls_files
 
@@ -38,12 +38,6 @@ CLIENT_TIMEOUT = 120
 #: where make test unpacks Debian trixie's acme.sh (ACME_SH overrides)
 ACME_SH = Path(__file__).resolve().parent.parent / "build" / "acme.sh" / "usr" / "share" / \
     "acme.sh" / "acme.sh"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening(port: int) -> bool:
@@ -79,12 +73,29 @@ def pebble(tmp_path, named):
         stop_process(process)
 
 
-def test_lego_gets_a_certificate_for_a_name_and_its_wildcard(tmp_path, named, pebble,
-                                                             start_server):
-    directory_url, pebble_ca, management = pebble
+@pytest.fixture
+def acme_server(tmp_path, named, start_server):
+    """chipmunk-server publishing to named, with an ACME key for HOME
+    (``.key``: its id and secret; ``.base_url``)."""
     key_id, secret, fragment = new_key(HOME, "--acme")
     server = start_server(publishing_config(tmp_path, named) + fragment)
     host, port = server.addresses[0]
+    server.key, server.base_url = (key_id, secret), f"http://{host}:{port}"
+    return server
+
+
+def obtain(tmp_path: Path, argv: list[str], **env: str) -> None:
+    """Run an ACME client to its end; it must succeed."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
+                          env=child_env(**env))
+    assert done.returncode == 0, (done.stdout + done.stderr
+                                  + (tmp_path / "pebble.log").read_text()[-3000:])
+
+
+def test_lego_gets_a_certificate_for_a_name_and_its_wildcard(tmp_path, named, pebble,
+                                                             acme_server):
+    directory_url, pebble_ca, management = pebble
+    key_id, secret = acme_server.key
     # what lego's acme-dns provider sends, from lego's exec provider
     hook = tmp_path / "acme-dns-hook"
     hook.write_text(f"""#!/bin/sh
@@ -93,51 +104,43 @@ def test_lego_gets_a_certificate_for_a_name_and_its_wildcard(tmp_path, named, pe
 exec curl -sSf -X POST -H 'X-Api-User: {key_id}' -H 'X-Api-Key: {secret}' \\
     -H 'Content-Type: application/json' \\
     --data "{{\\"subdomain\\": \\"{key_id}\\", \\"txt\\": \\"$3\\"}}" \\
-    http://{host}:{port}/update
+    {acme_server.base_url}/update
 """)
     hook.chmod(0o700)
-    done = subprocess.run(
-        ["lego", "--server", directory_url, "--accept-tos", "--email", "admin@example.test",
-         "--path", str(tmp_path / "lego"), "--domains", HOME, "--domains", f"*.{HOME}",
-         "--dns", "exec", "--dns.resolvers", f"127.0.0.1:{named.port}",
-         "--dns.disable-cp", "run"],
-        capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
-        env=child_env(LEGO_CA_CERTIFICATES=str(pebble_ca), EXEC_PATH=str(hook),
-                      EXEC_POLLING_INTERVAL="1", EXEC_PROPAGATION_TIMEOUT="30",
-                      # lego solves the two challenges one after the other
-                      EXEC_SEQUENCE_INTERVAL="1"))
-    said = done.stdout + done.stderr
-    assert done.returncode == 0, said + (tmp_path / "pebble.log").read_text()[-3000:]
+    obtain(tmp_path,
+           ["lego", "--server", directory_url, "--accept-tos", "--email", "admin@example.test",
+            "--path", str(tmp_path / "lego"), "--domains", HOME, "--domains", f"*.{HOME}",
+            "--dns", "exec", "--dns.resolvers", f"127.0.0.1:{named.port}",
+            "--dns.disable-cp", "run"],
+           LEGO_CA_CERTIFICATES=str(pebble_ca), EXEC_PATH=str(hook),
+           EXEC_POLLING_INTERVAL="1", EXEC_PROPAGATION_TIMEOUT="30",
+           # lego solves the two challenges one after the other
+           EXEC_SEQUENCE_INTERVAL="1")
     chain = tmp_path / "lego" / "certificates" / f"_.{HOME}.crt"
     if not chain.exists():
         chain = tmp_path / "lego" / "certificates" / f"{HOME}.crt"
     verify(tmp_path, chain, pebble_ca, management)
-    log = server.stderr()
+    log = acme_server.stderr()
     assert log.count(f"_acme-challenge.{HOME} TXT now") >= 2, log
 
 
-def test_acme_sh_gets_a_certificate_with_both_challenges_at_once(tmp_path, named, pebble,
-                                                                  start_server):
+def test_acme_sh_gets_a_certificate_with_both_challenges_at_once(tmp_path, pebble,
+                                                                  acme_server):
     directory_url, pebble_ca, management = pebble
-    key_id, secret, fragment = new_key(HOME, "--acme")
-    server = start_server(publishing_config(tmp_path, named) + fragment)
-    host, port = server.addresses[0]
+    key_id, secret = acme_server.key
     home = tmp_path / "acme.sh-home"
     script = Path(os.environ.get("ACME_SH", ACME_SH))
     assert script.exists(), f"{script}: make test unpacks Debian trixie's acme.sh there"
-    done = subprocess.run(
-        ["sh", str(script), "--home", str(home), "--config-home", str(home), "--issue",
-         "--server", directory_url, "--ca-bundle", str(pebble_ca), "--dns", "dns_acmedns",
-         "--dnssleep", "1", "-d", HOME, "-d", f"*.{HOME}", "--accountemail",
-         "admin@example.test", "--keylength", "ec-256", "--nocron"],
-        capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
-        env=child_env(ACMEDNS_BASE_URL=f"http://{host}:{port}", ACMEDNS_USERNAME=key_id,
-                      ACMEDNS_PASSWORD=secret, ACMEDNS_SUBDOMAIN=key_id, HOME=str(home)))
-    said = done.stdout + done.stderr
-    assert done.returncode == 0, said + (tmp_path / "pebble.log").read_text()[-3000:]
+    obtain(tmp_path,
+           ["sh", str(script), "--home", str(home), "--config-home", str(home), "--issue",
+            "--server", directory_url, "--ca-bundle", str(pebble_ca), "--dns", "dns_acmedns",
+            "--dnssleep", "1", "-d", HOME, "-d", f"*.{HOME}", "--accountemail",
+            "admin@example.test", "--keylength", "ec-256", "--nocron"],
+           ACMEDNS_BASE_URL=acme_server.base_url, ACMEDNS_USERNAME=key_id,
+           ACMEDNS_PASSWORD=secret, ACMEDNS_SUBDOMAIN=key_id, HOME=str(home))
     chain = next(home.glob(f"{HOME}*/fullchain.cer"))
     verify(tmp_path, chain, pebble_ca, management)
-    log = server.stderr()
+    log = acme_server.stderr()
     # both challenges were in DNS at once before pebble validated them
     assert re.search(rf"_acme-challenge\.{re.escape(HOME)} TXT now [\w-]{{43}}, [\w-]{{43}}",
                      log), log

@@ -8,7 +8,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import re
-import subprocess
 
 import pytest
 
@@ -16,7 +15,8 @@ from bind import HOME, NAS, ZONE, publishing_config
 from chipmunk.config import ConfigError
 from chipmunk.server.settings import load_text
 from fake_cloudflare import FakeCloudflare
-from helpers import WAIT, basic, wait_until
+from helpers import basic, wait_until
+from routers import ddclient
 from scopedkeys import new_key
 
 CHALLENGE = f"_acme-challenge.{HOME}"
@@ -76,18 +76,7 @@ def test_a_router_key_updates_its_own_name_and_nothing_else(keyed, named):
 
 
 def test_ddclient_with_a_router_key(tmp_path, keyed, named):
-    key_id, secret = keyed.router
-    config = tmp_path / "ddclient.conf"
-    config.write_text(
-        "daemon=0\nsyslog=no\nssl=no\nprotocol=dyndns2\nuse=ip, ip=192.0.2.41\n"
-        f"server=127.0.0.1:{keyed.port}\nlogin={key_id}\npassword='{secret}'\n{HOME}\n")
-    config.chmod(0o600)
-    result = subprocess.run(
-        ["ddclient", "-daemon=0", "-foreground", "-noquiet", "-verbose", "-file", str(config),
-         "-cache", str(tmp_path / "ddclient.cache")],
-        capture_output=True, text=True, timeout=WAIT * 4)
-    said = result.stdout + result.stderr
-    assert result.returncode == 0 and "SUCCESS" in said, said
+    said = ddclient(tmp_path, keyed.port, *keyed.router, HOME, "192.0.2.41")
     assert named.query(HOME, "A") == ["192.0.2.41"], said
 
 
@@ -200,20 +189,29 @@ def test_new_key_output_appended_to_the_config_passes_check(tmp_path):
     assert settings.owned(key.key_id) == (f"x.{ZONE}",)
 
 
+def publishing_to(tmp_path, provider: str, section: str, fragment: str) -> str:
+    """A server config whose alice owns HOME, published through ``provider``."""
+    state = tmp_path / "state"
+    state.mkdir()
+    return (f"[Paths]\nclient_update_dir = {state}\n[Server]\nlisten = 127.0.0.1:0\n"
+            f"workers = 1\n[Hostnames]\nalice = {HOME}\n[Publish]\nprovider = {provider}\n"
+            f"[{provider}]\nzone = {ZONE}\n{section}[Users]\nalice = wonderland\n{fragment}")
+
+
+def set_three_challenges(server, acme_id: str, secret: str) -> None:
+    for txt in (TXT1, TXT2, TXT3):
+        assert acme_update(server, (acme_id, secret), {"subdomain": acme_id, "txt": txt}) \
+            == (200, {"txt": txt})
+
+
 def test_the_acme_dns_api_through_lexicon_to_powerdns(tmp_path, pdns, start_server):
     token = tmp_path / "pdns-key"
     token.write_text(pdns.api_key)
     acme_id, secret, fragment = new_key(HOME, "--acme")
-    state = tmp_path / "state"
-    state.mkdir()
-    server = start_server(
-        f"[Paths]\nclient_update_dir = {state}\n[Server]\nlisten = 127.0.0.1:0\n"
-        f"workers = 1\n[Hostnames]\nalice = {HOME}\n[Publish]\nprovider = powerdns\n"
-        f"[powerdns]\nzone = {ZONE}\npdns_server = {pdns.url}\nauth_token_file = {token}\n"
-        f"pdns_server_id = localhost\n[Users]\nalice = wonderland\n" + fragment)
-    for txt in (TXT1, TXT2, TXT3):
-        assert acme_update(server, (acme_id, secret), {"subdomain": acme_id, "txt": txt}) \
-            == (200, {"txt": txt})
+    server = start_server(publishing_to(
+        tmp_path, "powerdns", f"pdns_server = {pdns.url}\nauth_token_file = {token}\n"
+        "pdns_server_id = localhost\n", fragment))
+    set_three_challenges(server, acme_id, secret)
     assert pdns.query(CHALLENGE, "TXT") == sorted([f'"{TXT2}"', f'"{TXT3}"'])
 
 
@@ -232,18 +230,12 @@ def test_the_acme_dns_api_through_cloudflare(tmp_path, start_server):
     """Cloudflare's API (a local stand-in following its documented behaviour:
     several TXT records per name, DELETE by id) holds the two most recent."""
     acme_id, secret, fragment = new_key(HOME, "--acme")
-    state = tmp_path / "state"
-    state.mkdir()
     with FakeCloudflare() as cloudflare:
         zone_id = cloudflare.add_zone(ZONE)
-        server = start_server(
-            f"[Paths]\nclient_update_dir = {state}\n[Server]\nlisten = 127.0.0.1:0\n"
-            f"workers = 1\n[Hostnames]\nalice = {HOME}\n[Publish]\nprovider = cloudflare\n"
-            f"[cloudflare]\napi_token = cf-token\nzone = {ZONE}\n"
-            f"endpoint = {cloudflare.endpoint}\n[Users]\nalice = wonderland\n" + fragment)
-        for txt in (TXT1, TXT2, TXT3):
-            assert acme_update(server, (acme_id, secret),
-                               {"subdomain": acme_id, "txt": txt}) == (200, {"txt": txt})
+        server = start_server(publishing_to(
+            tmp_path, "cloudflare", f"api_token = cf-token\nendpoint = {cloudflare.endpoint}\n",
+            fragment))
+        set_three_challenges(server, acme_id, secret)
         held = sorted(r["content"] for r in cloudflare.records[zone_id]
                       if r["type"] == "TXT" and r["name"] == CHALLENGE)
         assert held == sorted([TXT2, TXT3])

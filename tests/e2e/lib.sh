@@ -50,3 +50,23 @@ add_repository() {
     ! grep -qiE "not signed|NO_PUBKEY|signatures were invalid|^E:" /tmp/update.log \
         || fail "apt-get update did not verify the repository"
 }
+
+# configure_client USER NAMES: the client.ini an admin writes (the original
+# format): USER's password pw on the local server, method = set, NAMES in
+# the hostsfile provider's file.
+configure_client() {
+    cat > /etc/chipmunk/client.ini <<INI
+[ChipmunkAPIServer]
+username = $1
+password = pw
+method = set
+endpoint = http://127.0.0.1:8080
+
+[dDNS]
+provider = hostsfile
+
+[hostsfile]
+path = /var/lib/chipmunk-client/hosts
+names = $2
+INI
+}

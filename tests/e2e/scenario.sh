@@ -65,20 +65,7 @@ if [ -n "$DEBS" ]; then
 fi
 
 step "the client, configured, runs from its timer"
-cat > /etc/chipmunk/client.ini <<INI
-[ChipmunkAPIServer]
-username = e2e
-password = pw
-method = set
-endpoint = http://127.0.0.1:8080
-
-[dDNS]
-provider = hostsfile
-
-[hostsfile]
-path = /var/lib/chipmunk-client/hosts
-names = home.e2e.lan home
-INI
+configure_client e2e "home.e2e.lan home"
 chipmunk-client --config /etc/chipmunk/client.ini check >/dev/null
 systemctl enable --now chipmunk-client.timer
 systemctl list-timers chipmunk-client.timer --no-pager

@@ -45,20 +45,7 @@ systemctl reload chipmunk-server
 wait_for 15 "alice logs in on $old_version" curl -sf -u alice:pw http://127.0.0.1:8080/ip
 [ "$(dyndns2 11.0.0.9)" = "good 11.0.0.9" ] || fail "dyndns2 on $old_version"
 grep -q '^11.0.0.9 home.e2e.example$' "$PUBLISHED" || fail "published by $old_version"
-cat > /etc/chipmunk/client.ini <<INI
-[ChipmunkAPIServer]
-username = alice
-password = pw
-method = set
-endpoint = http://127.0.0.1:8080
-
-[dDNS]
-provider = hostsfile
-
-[hostsfile]
-path = /var/lib/chipmunk-client/hosts
-names = home.e2e.lan
-INI
+configure_client alice "home.e2e.lan"
 systemctl enable --now chipmunk-client.timer
 # what the timer runs, now rather than at its first elapse
 client_run || fail "the client on $old_version"
