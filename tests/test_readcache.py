@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chipmunk.server.addressbook import AddressBook
 from chipmunk.server.hostnames import KnownState
-from chipmunk.server.readcache import ReadCache, WriteToken
+from chipmunk.server.readcache import ReadCache, Replays, WriteToken
 
 
 class Clock:
@@ -60,3 +60,17 @@ def test_repeated_reads_are_answered_from_memory_until_max_age(tmp_path):
     clock.now += 1.5  # a file changed by hand is read again
     reads.get("/x", read)
     assert len(calls) == 2
+
+
+def test_replays_keep_router_sized_queries_only():
+    clock = Clock()
+    replays = Replays(WriteToken(), clock)
+    token = replays.token.current()
+    short = ("alice", "192.0.2.1", "hostname=home.example.org&myip=192.0.2.1")
+    junk = ("alice", "192.0.2.1", short[2] + "&x=" + "y" * Replays.MAX_QUERY)
+    for key in (short, junk):
+        replays.keep(key, token, ["nochg 192.0.2.1"], clock.now + 60)
+    assert replays.get(short) == ["nochg 192.0.2.1"]
+    assert replays.get(junk) is None, "junk parameters do not fill memory"
+    clock.now += Replays.MAX_AGE
+    assert replays.get(short) is None

@@ -83,10 +83,14 @@ class Replays:
     token is unchanged, for at most ``MAX_AGE`` seconds and never past the
     moment the known state stops answering for the provider (``recheck``).
     Only all-``nochg`` answers are kept: nothing else was logged for them.
+    Nor are queries longer than a router's: a client adding junk parameters
+    could otherwise make each entry as large as a request line.
     """
 
     MAX_AGE = 1.0
     MAX_ENTRIES = 4096
+    #: at most this many characters of query: at most about 4 MiB per worker
+    MAX_QUERY = 1024
 
     def __init__(self, token: WriteToken, clock: Callable[[], float]) -> None:
         self.token, self.clock = token, clock
@@ -100,6 +104,8 @@ class Replays:
 
     def keep(self, key: tuple[str, str, str], token: bytes, lines: list[str],
              until: float) -> None:
+        if len(key[2]) > self.MAX_QUERY:
+            return
         if len(self._answers) >= self.MAX_ENTRIES:
             self._answers.clear()
         self._answers[key] = (token, min(until, self.clock() + self.MAX_AGE), lines)
