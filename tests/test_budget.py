@@ -113,6 +113,29 @@ def test_a_patient_login_waits_no_longer_than_its_patience():
         assert 0.3 <= time.monotonic() - started < 1.0
 
 
+def test_the_same_login_twice_at_once_with_a_free_slot_is_accepted_twice():
+    """Two checks of one credential at once (an ACME client's name and
+    wildcard): the first registers, then reaches the free slot a moment
+    later; the second waits for it instead of being refused (503)."""
+    bob = UserCredential(parse_hash(hash_password("builder")), None)
+    authenticator = Authenticator({"bob": bob}, budget=HashBudget(1))
+    results = []
+
+    def slow_place() -> tuple[str, int]:
+        time.sleep(0.02)  # between registering and the slot: where the second came
+        return "192.0.2.1/32", 0
+
+    def check(place) -> None:
+        results.append(authenticator.check(basic("bob", "builder"), place).user)
+
+    first = threading.Thread(target=check, args=(slow_place,))
+    first.start()
+    time.sleep(0.005)
+    check(lambda: ("192.0.2.2/32", 0))
+    first.join(WAIT)
+    assert results == ["bob", "bob"]
+
+
 def test_the_same_login_does_not_wait_behind_one_queued_for_a_slot():
     """Checks of one credential wait for the hash under way; but while that one
     still waits for a slot, a flood repeating the credential would hold every

@@ -26,6 +26,11 @@ from .budget import PATIENCE, HashBudget, HashBudgetExhausted, WaitingRoom
 from .logincache import LoginCache
 from .passwords import DUMMY_HASH, PasswordHash, UserCredential
 
+#: how long a check of a credential under verification waits for that one
+#: to reach its slot (it was registered a moment before; past this, it is
+#: queued for a slot, and the second is refused)
+STARTING = 0.05
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -119,7 +124,10 @@ class Authenticator:
         if under_way is not None:
             # Wait for a hash that runs, not for one still queued for a slot:
             # a flood repeating one credential would hold every thread, past
-            # the waiting room's cap.
+            # the waiting room's cap.  But the first check may just not have
+            # reached the budget yet (two at once: an ACME client's name and
+            # wildcard): it gets a moment for that.
+            under_way.settled.wait(STARTING)
             if not under_way.hashing.is_set():
                 raise HashBudgetExhausted("the same login is waiting for a slot")
             under_way.done.wait()
@@ -127,7 +135,7 @@ class Authenticator:
                 raise HashBudgetExhausted("the same login was refused a slot")
             return Verdict(username if under_way.accepted else None, username)
         try:
-            mine.accepted = self._verify(credential, password, place, mine.hashing)
+            mine.accepted = self._verify(credential, password, place, mine)
         except HashBudgetExhausted:
             mine.refused = True
             raise
@@ -137,6 +145,7 @@ class Authenticator:
             with self._lock:
                 del self._verifying[digest]
             mine.done.set()
+            mine.settled.set()
         return Verdict(username if mine.accepted else None, username)
 
     def failed(self, network: str) -> None:
@@ -145,9 +154,10 @@ class Authenticator:
         self._room.failed(network)
 
     def _verify(self, credential: UserCredential | None, password: bytes,
-                place: Callable[[], tuple[str, int]], hashing: threading.Event) -> bool:
+                place: Callable[[], tuple[str, int]], mine: _Verification) -> bool:
         with self._slot(place):
-            hashing.set()
+            mine.hashing.set()
+            mine.settled.set()
             if credential is not None and credential.hashed is not None:
                 return credential.hashed.verify(password)
             self._dummy.verify(password)  # same cost as a wrong password
@@ -174,6 +184,8 @@ class _Verification:
         self.done = threading.Event()
         #: set once it holds a slot: only then do others wait for it
         self.hashing = threading.Event()
+        #: set once it holds a slot or is over: how long a second check looks
+        self.settled = threading.Event()
         self.accepted = False
         #: no hashing slot was free: the waiters are refused too
         self.refused = False
